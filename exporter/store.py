@@ -1,0 +1,266 @@
+"""Series store: columnar per-series sample buffers behind an inverted label index."""
+
+from __future__ import annotations
+
+import threading
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from exporter.labels import METRIC_NAME, Labels, Matcher, MatchType, is_stale
+
+DEFAULT_LOOKBACK_MS = 5 * 60 * 1000
+
+
+class Series:
+    """One series: its label set and two parallel arrays (ms timestamps, float values).
+
+    Samples are appended in time order. Writers append the value before the timestamp and
+    readers bound themselves by `len(ts)`, so a reader never sees a timestamp without its
+    value. Truncation swaps in new arrays rather than deleting in place, so a reader holding
+    the old pair keeps a consistent view.
+    """
+
+    __slots__ = ("id", "labels", "ts", "vs")
+
+    def __init__(self, series_id: int, labels: Labels) -> None:
+        self.id = series_id
+        self.labels = labels
+        self.ts: array[int] = array("q")
+        self.vs: array[float] = array("d")
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def __repr__(self) -> str:
+        return f"Series({self.labels!r}, {len(self.ts)} samples)"
+
+    def window(self, start_ms: int, end_ms: int) -> tuple[array[int], array[float], int, int]:
+        """Samples in the left-open window (start, end]: arrays plus [lo, hi) indices."""
+        ts, vs = self.ts, self.vs
+        n = len(ts)
+        lo = bisect_right(ts, start_ms, 0, n)
+        hi = bisect_right(ts, end_ms, lo, n)
+        return ts, vs, lo, hi
+
+    def value_at(self, t_ms: int, lookback_ms: int = DEFAULT_LOOKBACK_MS) -> tuple[int, float] | None:
+        """The newest sample in (t - lookback, t], or None if absent or stale."""
+        ts = self.ts
+        i = bisect_right(ts, t_ms, 0, len(ts)) - 1
+        if i < 0 or ts[i] <= t_ms - lookback_ms:
+            return None
+        v = self.vs[i]
+        if is_stale(v):
+            return None
+        return ts[i], v
+
+    def last(self) -> tuple[int, float] | None:
+        """The newest sample, stale or not."""
+        n = len(self.ts)
+        if n == 0:
+            return None
+        return self.ts[n - 1], self.vs[n - 1]
+
+    def truncate_before(self, min_ms: int) -> None:
+        """Forget samples older than min_ms."""
+        i = bisect_left(self.ts, min_ms)
+        if i:
+            vs = self.vs[i:]
+            ts = self.ts[i:]
+            self.vs, self.ts = vs, ts
+
+
+@dataclass(frozen=True, slots=True)
+class MetricMetadata:
+    """What a family's `# TYPE`, `# HELP` and `# UNIT` lines said."""
+
+    type: str = "unknown"
+    help: str = ""
+    unit: str = ""
+
+
+class AppendResult:
+    """Why an append was refused, as Prometheus names it."""
+
+    OK = "ok"
+    OUT_OF_ORDER = "out_of_order"
+    DUPLICATE = "duplicate_timestamp"
+
+
+class SeriesStore:
+    """All series the exporter holds, selectable by label matchers."""
+
+    def __init__(self, lookback_ms: int = DEFAULT_LOOKBACK_MS) -> None:
+        self.lookback_ms = lookback_ms
+        self._lock = threading.RLock()
+        self._by_labels: dict[Labels, Series] = {}
+        self._by_id: dict[int, Series] = {}
+        self._postings: dict[str, dict[str, set[int]]] = {}
+        self._next_id = 1
+        self.metadata: dict[str, MetricMetadata] = {}
+
+    # -- writing -----------------------------------------------------------------------
+
+    def get_or_create(self, labels: Labels) -> Series:
+        """The series for a label set, created (and indexed) on first use."""
+        series = self._by_labels.get(labels)
+        if series is not None:
+            return series
+        with self._lock:
+            series = self._by_labels.get(labels)
+            if series is None:
+                series = Series(self._next_id, labels)
+                self._next_id += 1
+                self._by_id[series.id] = series
+                for name, value in labels:
+                    self._postings.setdefault(name, {}).setdefault(value, set()).add(series.id)
+                self._by_labels[labels] = series
+        return series
+
+    def append(self, labels: Labels, t_ms: int, value: float) -> str:
+        """Add one sample; refuses (and says why) out-of-order or conflicting duplicates."""
+        return append_sample(self.get_or_create(labels), t_ms, value)
+
+    def append_many(self, samples: Iterable[tuple[Labels, int, float]]) -> int:
+        """Add many samples; returns how many were refused."""
+        refused = 0
+        get = self.get_or_create
+        for labels, t_ms, value in samples:
+            if append_sample(get(labels), t_ms, value) != AppendResult.OK:
+                refused += 1
+        return refused
+
+    def delete(self, series: Series) -> None:
+        """Remove a series and its index entries."""
+        with self._lock:
+            if self._by_id.pop(series.id, None) is None:
+                return
+            del self._by_labels[series.labels]
+            for name, value in series.labels:
+                values = self._postings[name]
+                ids = values[value]
+                ids.discard(series.id)
+                if not ids:
+                    del values[value]
+                    if not values:
+                        del self._postings[name]
+
+    def truncate(self, min_ms: int) -> int:
+        """Drop samples older than min_ms and series left empty; returns series removed."""
+        removed = 0
+        with self._lock:
+            for series in list(self._by_id.values()):
+                series.truncate_before(min_ms)
+                if len(series) == 0:
+                    self.delete(series)
+                    removed += 1
+        return removed
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._by_labels.clear()
+            self._by_id.clear()
+            self._postings.clear()
+            self.metadata.clear()
+
+    # -- reading -----------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __iter__(self) -> Iterator[Series]:
+        with self._lock:
+            return iter(list(self._by_id.values()))
+
+    def get(self, labels: Labels) -> Series | None:
+        """The series with exactly this label set, if held."""
+        return self._by_labels.get(labels)
+
+    def sample_count(self) -> int:
+        """Samples held across all series."""
+        return sum(len(s) for s in list(self._by_id.values()))
+
+    def select(self, matchers: Sequence[Matcher]) -> list[Series]:
+        """Series whose labels satisfy every matcher, in label-set order.
+
+        Matchers that cannot match an absent label narrow through the index; the others
+        (`x!="a"`, `x=~".*"`) filter the candidates, as a missing label counts as "".
+        """
+        with self._lock:
+            candidates: set[int] | None = None
+            filters: list[Matcher] = []
+            # Narrow with the most selective matchers first: equality on the metric name.
+            ordered = sorted(matchers, key=_selectivity)
+            for m in ordered:
+                if m.matches_empty():
+                    filters.append(m)
+                    continue
+                ids = self._ids_matching(m)
+                candidates = ids if candidates is None else candidates & ids
+                if not candidates:
+                    return []
+            if candidates is None:
+                pool: Iterable[Series] = self._by_id.values()
+            else:
+                pool = (self._by_id[i] for i in candidates)
+            result = [s for s in pool if all(_series_matches(s.labels, m) for m in filters)]
+        result.sort(key=lambda s: s.labels)
+        return result
+
+    def _ids_matching(self, m: Matcher) -> set[int]:
+        values = self._postings.get(m.name)
+        if not values:
+            return set()
+        if m.type is MatchType.EQUAL:
+            return set(values.get(m.value, ()))
+        ids: set[int] = set()
+        for value, members in values.items():
+            if m.matches(value):
+                ids |= members
+        return ids
+
+    def label_names(self) -> list[str]:
+        """Every label name in use, sorted."""
+        with self._lock:
+            return sorted(self._postings)
+
+    def label_values(self, name: str) -> list[str]:
+        """Every value a label takes, sorted."""
+        with self._lock:
+            return sorted(self._postings.get(name, {}))
+
+    def metric_names(self) -> list[str]:
+        """Every metric name held, sorted."""
+        return self.label_values(METRIC_NAME)
+
+
+def append_sample(series: Series, t_ms: int, value: float) -> str:
+    """Append to one series with Prometheus's ordering rules."""
+    ts = series.ts
+    n = len(ts)
+    if n:
+        last_t = ts[n - 1]
+        if t_ms < last_t:
+            return AppendResult.OUT_OF_ORDER
+        if t_ms == last_t:
+            last_v = series.vs[n - 1]
+            same = last_v == value or (last_v != last_v and value != value)
+            return AppendResult.OK if same else AppendResult.DUPLICATE
+    series.vs.append(value)
+    ts.append(t_ms)
+    return AppendResult.OK
+
+
+def _selectivity(m: Matcher) -> int:
+    if m.type is MatchType.EQUAL:
+        return 0 if m.name == METRIC_NAME else 1
+    return 2 if m.type is MatchType.REGEX else 3
+
+
+def _series_matches(labels: Labels, m: Matcher) -> bool:
+    for k, v in labels:
+        if k == m.name:
+            return m.matches(v)
+    return m.matches("")
