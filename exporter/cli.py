@@ -28,12 +28,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="exposition format (default: OpenMetrics if the input ends with # EOF, else text)",
     )
 
+    config = check_sub.add_parser("config", help="validate a daemon configuration file")
+    config.add_argument("file")
+
     promqltest = sub.add_parser(
         "promqltest", help="run PromQL test scripts in Prometheus's promqltest format"
     )
     promqltest.add_argument("files", nargs="+", metavar="FILE")
 
-    sub.add_parser("demo", help="start the bundled demo shop and the daemon on it")
+    demo = sub.add_parser("demo", help="start the bundled demo shop and the daemon on it")
+    demo.add_argument(
+        "--shop-only",
+        action="store_true",
+        help="serve only the demo shop's metrics (no daemon)",
+    )
+    demo.add_argument("--shop-listen", default="127.0.0.1:9878", help="address of the demo shop")
+    demo.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="linear counters and no random bursts (for tests)",
+    )
     return parser
 
 
@@ -44,12 +58,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         from exporter.exposition import check_metrics_command
 
         return check_metrics_command(args.file, args.format)
+    if args.command == "check" and args.what == "config":
+        from exporter.config import check_config_command
+
+        return check_config_command(args.file)
     if args.command == "promqltest":
         from exporter.promql.promqltest import run_files
 
         return run_files(args.files)
     if args.command == "demo":
-        print("value-exporter demo: not yet; the daemon arrives with issue 3.")
+        from exporter.demo.shop import run_shop_command
+
+        if args.shop_only:
+            return run_shop_command(args.shop_listen, deterministic=args.deterministic)
+        print("value-exporter demo: the daemon arrives with issue 3; use --shop-only for now.")
         return 0
     raise AssertionError(f"unhandled command {args.command!r}")
 

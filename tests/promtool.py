@@ -1,0 +1,137 @@
+"""Run real promtool 3.x as the reference engine: what Prometheus computes for an expression."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.shared_data import REPO_ROOT, REQUIRE_ENV
+
+PROMTOOL_ENV = "VALUE_EXPORTER_PROMTOOL"
+CACHED_PROMTOOL = REPO_ROOT / ".cache" / "prometheus" / "root" / "usr" / "bin" / "promtool"
+
+
+def require_promtool() -> Path:
+    """The promtool binary; skip (in CI: fail) when scripts/fetch-prometheus.sh has not run."""
+    configured = os.environ.get(PROMTOOL_ENV)
+    path = Path(configured) if configured else CACHED_PROMTOOL
+    if path.exists():
+        return path
+    message = (
+        f"promtool 3.x not found at {path}; `make test` fetches it with "
+        f"scripts/fetch-prometheus.sh (Debian unstable's promtool package), or set {PROMTOOL_ENV}."
+    )
+    if os.environ.get(REQUIRE_ENV):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@dataclass(frozen=True)
+class ReferenceResult:
+    """What promtool computed: samples as (labels text, value), or the error it raised."""
+
+    samples: tuple[tuple[dict[str, str], float], ...] = ()
+    error: str | None = None
+
+
+_HEADER = re.compile(r'^    expr: (?P<expr>"(?:[^"\\]|\\.)*"), time: (?P<time>[^,]+),(?P<rest>.*)$')
+
+
+def reference_results(
+    promtool: Path,
+    interval: str,
+    series: dict[str, str],
+    queries: list[tuple[str, str]],
+) -> dict[tuple[str, str], ReferenceResult]:
+    """Evaluate (expr, eval_time) pairs with promtool over the series; results by pair.
+
+    Every test is written with no expected samples, so promtool reports what it got for each
+    query that returned something; a query it does not report returned an empty vector.
+    """
+    test = {
+        "rule_files": ["empty.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": interval,
+                "input_series": [{"series": s, "values": v} for s, v in series.items()],
+                "promql_expr_test": [
+                    {"expr": expr, "eval_time": t, "exp_samples": []} for expr, t in queries
+                ],
+            }
+        ],
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "empty.yml").write_text("groups: []\n")
+        Path(tmp, "test.yml").write_text(yaml.safe_dump(test, sort_keys=False))
+        proc = subprocess.run(
+            [str(promtool), "test", "rules", "test.yml"],
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    results = {pair: ReferenceResult() for pair in queries}
+    lines = (proc.stdout + proc.stderr).splitlines()
+    i = 0
+    while i < len(lines):
+        m = _HEADER.match(lines[i])
+        i += 1
+        if not m:
+            continue
+        expr = yaml.safe_load(m["expr"])  # a Go-quoted string is valid YAML double-quoted
+        key = (expr, m["time"])
+        rest = m["rest"].strip()
+        if rest.startswith("err: "):
+            results[key] = ReferenceResult(error=rest[5:])
+            continue
+        got = ""
+        while i < len(lines) and not _HEADER.match(lines[i]):
+            stripped = lines[i].strip()
+            if stripped.startswith("got: "):
+                got = stripped[5:]
+            i += 1
+        results[key] = ReferenceResult(samples=tuple(parse_sample_list(got)))
+    return results
+
+
+def parse_sample_list(text: str) -> list[tuple[dict[str, str], float]]:
+    """Parse promtool's `{a="b"} 1E+00, {c="d"} NaN` listing."""
+    samples: list[tuple[dict[str, str], float]] = []
+    pos = 0
+    while pos < len(text):
+        assert text[pos] == "{", text[pos:]
+        labels: dict[str, str] = {}
+        pos += 1
+        while text[pos] != "}":
+            eq = text.index("=", pos)
+            name = text[pos:eq].strip().strip(",").strip()
+            assert text[eq + 1] == '"'
+            j = eq + 2
+            chars: list[str] = []
+            while text[j] != '"':
+                if text[j] == "\\":
+                    nxt = text[j + 1]
+                    chars.append({"n": "\n", "\\": "\\", '"': '"'}.get(nxt, nxt))
+                    j += 2
+                else:
+                    chars.append(text[j])
+                    j += 1
+            labels[name] = "".join(chars)
+            pos = j + 1
+            while text[pos] in ", ":
+                pos += 1
+        pos += 2  # "} "
+        end = text.find(", {", pos)
+        end = len(text) if end < 0 else end
+        samples.append((labels, float(text[pos:end])))
+        pos = end + 2
+    return samples
