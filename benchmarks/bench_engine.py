@@ -12,10 +12,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from exporter.labels import make_labels  # noqa: E402
-from exporter.promql.engine import evaluate_instant  # noqa: E402
-from exporter.promql.parse import parse_expr  # noqa: E402
-from exporter.store import SeriesStore  # noqa: E402
+from exporter.labels import make_labels
+from exporter.promql.engine import evaluate_instant
+from exporter.promql.parse import parse_expr
+from exporter.store import SeriesStore
 
 SCRAPE_INTERVAL_MS = 15_000
 HISTORY_MS = 10 * 60 * 1000
@@ -40,11 +40,13 @@ RULES: list[tuple[str, str]] = [
     ("job:http_requests:increase10m", "sum by (job) (increase(http_requests_total[10m]))"),
     (
         "job:http_latency_seconds:p99",
-        "histogram_quantile(0.99, sum by (job, le) (rate(http_request_duration_seconds_bucket[5m])))",
+        "histogram_quantile(0.99,"
+        " sum by (job, le) (rate(http_request_duration_seconds_bucket[5m])))",
     ),
     (
         "job:http_latency_seconds:p50",
-        "histogram_quantile(0.5, sum by (job, le) (rate(http_request_duration_seconds_bucket[5m])))",
+        "histogram_quantile(0.5,"
+        " sum by (job, le) (rate(http_request_duration_seconds_bucket[5m])))",
     ),
     (
         "job_route:http_latency_seconds:p95",

@@ -11,7 +11,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(
         prog="value-exporter",
-        description="Prometheus sidecar that derives SLOs and business value from technology metrics.",
+        description=(
+            "Prometheus sidecar that derives SLOs and business value from technology metrics."
+        ),
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -30,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = check_sub.add_parser("config", help="validate a daemon configuration file")
     config.add_argument("file")
+
+    rules = check_sub.add_parser("rules", help="validate rule files (every error at once)")
+    rules.add_argument("files", nargs="+", metavar="FILE")
 
     promqltest = sub.add_parser(
         "promqltest", help="run PromQL test scripts in Prometheus's promqltest format"
@@ -62,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from exporter.config import check_config_command
 
         return check_config_command(args.file)
+    if args.command == "check" and args.what == "rules":
+        from exporter.rules.load import check_rules_command
+
+        return check_rules_command(args.files)
     if args.command == "promqltest":
         from exporter.promql.promqltest import run_files
 

@@ -44,7 +44,9 @@ class Series:
         hi = bisect_right(ts, end_ms, lo, n)
         return ts, vs, lo, hi
 
-    def value_at(self, t_ms: int, lookback_ms: int = DEFAULT_LOOKBACK_MS) -> tuple[int, float] | None:
+    def value_at(
+        self, t_ms: int, lookback_ms: int = DEFAULT_LOOKBACK_MS
+    ) -> tuple[int, float] | None:
         """The newest sample in (t - lookback, t], or None if absent or stale."""
         ts = self.ts
         i = bisect_right(ts, t_ms, 0, len(ts)) - 1

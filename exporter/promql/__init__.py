@@ -1,1 +1,1 @@
-"""PromQL engine: parse with promql-parser, evaluate over the series store with Prometheus 3 semantics."""
+"""PromQL engine: parse (promql-parser), evaluate over the store with Prometheus 3 semantics."""

@@ -1,0 +1,1 @@
+"""Rule files: schema, loader and validation, producing the rule model every engine runs."""

@@ -1,0 +1,191 @@
+"""Rule files -> rule model: Prometheus's `groups:` format read strictly, every error at once."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from exporter.errors import Problem, UserError
+from exporter.labels import METRIC_NAME
+from exporter.promql.parse import parse_expr
+from exporter.promql.values import PromQLError
+from exporter.rules.model import AlertingRule, RecordingRule, Rule, RuleGroup, RuleSet, Source
+from exporter.yamlkinds import DURATION, INT, STR, map_of
+from exporter.yamlnodes import MapReader, Problems, compose_file, position
+
+SUPPORTED_VERSIONS = ("value-exporter/v1",)
+
+# Sections that later parts of the rule format add; until then they are named, not "unknown".
+_FUTURE_SECTIONS = {
+    "parameters": "a rule file with groups (business parameters are not supported yet)",
+    "slos": "a rule file with groups (SLO definitions are not supported yet)",
+    "value": "a rule file with groups (value metrics are not supported yet)",
+    "journeys": "a rule file with groups (customer journeys are not supported yet)",
+    "improvements": "a rule file with groups (improvement targets are not supported yet)",
+}
+
+
+def _label_name_problem(name: str) -> str | None:
+    if not name:
+        return "empty label name"
+    if name == METRIC_NAME:
+        return f'label name "{name}" is reserved'
+    return None
+
+
+LABELS = map_of(STR, _label_name_problem, "valid label names")
+
+
+def load_rule_files(paths: Sequence[str | Path]) -> RuleSet:
+    """Load and validate rule files; raises UserError listing every problem in every file."""
+    groups: list[RuleGroup] = []
+    problems: list[Problem] = []
+    for path in paths:
+        file_problems = Problems(str(path))
+        groups.extend(_read_file(str(path), file_problems))
+        problems.extend(file_problems.items)
+    if any(not p.warning for p in problems):
+        raise UserError(problems)
+    return RuleSet(groups=tuple(groups), files=tuple(str(p) for p in paths))
+
+
+def _read_file(path: str, problems: Problems) -> list[RuleGroup]:
+    root = compose_file(path, problems)
+    if problems.error_count():
+        return []
+    groups: list[RuleGroup] = []
+    with MapReader(root, "", problems) as top:
+        version = top.optional("version", STR, SUPPORTED_VERSIONS[0])
+        if version not in SUPPORTED_VERSIONS:
+            top.error("version", f'unknown version "{version}"', " or ".join(SUPPORTED_VERSIONS))
+        seen: set[str] = set()
+        for ctx, node in top.items("groups"):
+            name, group = _read_group(path, ctx, node, problems)
+            if name in seen:
+                problems.error(node, f'{ctx} "{name}"', f'duplicate group name "{name}"',
+                               "group names unique within a file")
+            seen.add(name)
+            if group is not None:
+                groups.append(group)
+        for key in _FUTURE_SECTIONS:
+            if top.has(key):
+                top.error(key, f'section "{key}" is not supported yet', _FUTURE_SECTIONS[key])
+                top.value_node(key)
+    return groups
+
+
+def _read_group(
+    path: str, ctx: str, node: yaml.Node, problems: Problems
+) -> tuple[str, RuleGroup | None]:
+    before = problems.error_count()
+    with MapReader(node, ctx, problems) as g:
+        name = g.name_by("name")
+        g.required("name", STR)
+        interval = g.optional("interval", DURATION, None)
+        query_offset = g.optional("query_offset", DURATION, None)
+        limit = g.optional("limit", INT, 0)
+        if limit < 0:
+            g.error("limit", f"limit must not be negative, got {limit}", "0 (no limit) or more")
+        if interval is not None and interval <= 0:
+            g.error("interval", "interval must be positive", "a duration like 1m")
+        labels = g.optional("labels", LABELS, {})
+        rules: list[Rule] = []
+        rule_nodes = list(g.items("rules"))
+        if not g.has("rules"):
+            g.error(None, 'missing required key "rules"', "a list of recording and alerting rules")
+        for i, (_, rnode) in enumerate(rule_nodes):
+            rule = _read_rule(path, f"{g.where}, rule {i + 1}", rnode, problems)
+            if rule is not None:
+                rules.append(rule)
+    if problems.error_count() != before:
+        return name, None
+    return name, RuleGroup(
+        name=name,
+        file=path,
+        rules=tuple(rules),
+        interval_ms=int(interval) if interval is not None else None,
+        query_offset_ms=int(query_offset) if query_offset is not None else None,
+        limit=limit,
+        labels=tuple(sorted(labels.items())),
+    )
+
+
+_RULE_KEYS = ("record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations")
+
+
+def _read_rule(path: str, ctx: str, node: yaml.Node, problems: Problems) -> Rule | None:
+    before = problems.error_count()
+    with MapReader(node, ctx, problems) as r:
+        is_alert = r.has("alert")
+        if is_alert == r.has("record"):
+            r.error(None, "a rule needs exactly one of record and alert",
+                    '"record: name" or "alert: name"')
+            for key in _RULE_KEYS:  # the shape is wrong; spare the key-by-key noise
+                r.value_node(key)
+            return None
+        kind = "alert" if is_alert else "record"
+        name = r.required(kind, STR)
+        r.ctx = f"{ctx} {yaml.safe_dump(name, default_style=chr(34)).strip()}" if name else ctx
+        expr = r.required("expr", STR)
+        expr_node = r.value_node("expr")
+        if expr:
+            _check_expr(expr, expr_node, r.child("expr"), problems)
+        if not name:
+            r.error(kind, f"{kind} name must not be empty")
+        labels = r.optional("labels", LABELS, {})
+        source = Source(path, *position(node))
+        if is_alert:
+            for_ms = r.optional("for", DURATION, 0)
+            keep = r.optional("keep_firing_for", DURATION, 0)
+            annotations = r.optional("annotations", map_of(STR), {})
+        else:
+            for key in ("for", "keep_firing_for", "annotations"):
+                if r.has(key):
+                    r.error(key, f'invalid field "{key}" in recording rule',
+                            "it only on alerting rules")
+                    r.value_node(key)
+    if problems.error_count() != before:
+        return None
+    if is_alert:
+        return AlertingRule(
+            name=name,
+            expr=expr,
+            for_ms=int(for_ms),
+            keep_firing_for_ms=int(keep),
+            labels=tuple(sorted(labels.items())),
+            annotations=tuple(sorted(annotations.items())),
+            source=source,
+        )
+    return RecordingRule(name=name, expr=expr, labels=tuple(sorted(labels.items())), source=source)
+
+
+def _check_expr(expr: str, node: yaml.Node | None, ctx: str, problems: Problems) -> None:
+    try:
+        tree = parse_expr(expr)
+    except PromQLError as exc:
+        problems.error(node, ctx, str(exc), "a valid PromQL expression")
+        return
+    while type(tree).__name__ == "ParenExpr":
+        tree = tree.expr
+    kind = type(tree).__name__
+    if kind in ("MatrixSelector", "SubqueryExpr", "StringLiteral"):
+        what = "a string" if kind == "StringLiteral" else "a range vector"
+        problems.error(node, ctx, f"expression returns {what}", "an instant vector or a scalar")
+
+
+def check_rules_command(paths: Sequence[str]) -> int:
+    """`value-exporter check rules FILE...`: every problem of every file, exit 1 on any error."""
+    failed = False
+    for path in paths:
+        try:
+            rules = load_rule_files([path])
+        except UserError as exc:
+            for line in exc.lines():
+                print(line, file=sys.stderr)
+            failed = True
+            continue
+        print(f"OK: {path}: {len(rules.groups)} groups, {rules.rule_count} rules")
+    return 1 if failed else 0
