@@ -101,7 +101,9 @@ def _clamp(vec: Vector, ctx: CallContext, low: float, high: float) -> Vector:
 
 
 def _go_max(a: float, b: float) -> float:
-    # math.Max: NaN wins, and +0 beats -0.
+    # math.Max: +Inf wins even over NaN, then NaN wins, and +0 beats -0.
+    if a == math.inf or b == math.inf:
+        return math.inf
     if math.isnan(a) or math.isnan(b):
         return math.nan
     if a == b == 0:
@@ -110,6 +112,9 @@ def _go_max(a: float, b: float) -> float:
 
 
 def _go_min(a: float, b: float) -> float:
+    # math.Min: -Inf wins even over NaN, then NaN wins, and -0 beats +0.
+    if a == -math.inf or b == -math.inf:
+        return -math.inf
     if math.isnan(a) or math.isnan(b):
         return math.nan
     if a == b == 0:
@@ -208,8 +213,14 @@ def sort_desc(args: list[Value], _ctx: CallContext) -> Value:
 _MIN_INT64 = -(2**63)
 
 
+# Go's time package counts seconds from an "absolute" epoch in a uint64, so the extreme int64
+# seconds (such as the MinInt64 that Inf and NaN convert to) wrap around modulo 2**64.
+_GO_UNIX_TO_ABSOLUTE = 62_135_596_800 + 9_223_371_966_579_724_800
+
+
 def _civil(seconds: int) -> tuple[int, int, int, int, int, int]:
-    """(year, month, day, hour, minute, weekday) of a Unix time, for any int64 second."""
+    """(year, month, day, hour, minute, weekday) of a Unix time as Go computes it for any int64."""
+    seconds = (seconds + _GO_UNIX_TO_ABSOLUTE) % 2**64 - _GO_UNIX_TO_ABSOLUTE
     days, rest = divmod(seconds, 86_400)
     weekday = (days + 4) % 7  # 1970-01-01 was a Thursday.
     # Howard Hinnant's days-to-civil algorithm; Python ints never overflow.
