@@ -454,3 +454,24 @@ def test_subquery_over_selector_matches_general_path() -> None:
         assert [(s.labels, list(s.ts), list(s.vs)) for s in fast.series] == [
             (s.labels, list(s.ts), list(s.vs)) for s in general.series
         ], expr
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "mad_over_time(x[5m])",
+        'sum(sort_by_label(x, "a"))',
+        "1 + double_exponential_smoothing(x[5m], 0.5, 0.5)",
+    ],
+    ids=["top-level", "in-aggregation", "in-binary"],
+)
+def test_experimental_functions_need_the_flag(expr: str) -> None:
+    """Experimental functions are refused by default and parse once explicitly allowed."""
+    from exporter.promql.parse import allow_experimental_functions, parse_expr
+
+    with pytest.raises(PromQLError, match="is not enabled"):
+        parse_expr(expr)
+    with allow_experimental_functions():
+        parse_expr(expr)
+    with pytest.raises(PromQLError, match="is not enabled"):
+        evaluate_instant(expr, SeriesStore(), 0)

@@ -11,7 +11,7 @@ from typing import Any
 import promql_parser
 
 from exporter.labels import METRIC_NAME, Matcher, MatchType
-from exporter.promql.parse import Expr, parse_expr
+from exporter.promql.parse import Expr, experimental_functions_enabled, parse_expr
 from exporter.promql.values import PromQLError
 
 # Value kinds, as Prometheus's parser types expressions.
@@ -153,14 +153,15 @@ _SYSTEM_TIME = re.compile(r"tv_sec:\s*(-?\d+),\s*tv_nsec:\s*(\d+)")
 
 
 @functools.lru_cache(maxsize=4096)
-def _plan_text(text: str) -> Node:
+def _plan_text(text: str, experimental: bool) -> Node:
+    # `experimental` is part of the cache key: the same text may be refused without the flag.
     return build_plan(parse_expr(text))
 
 
 def plan_query(expr: str | Expr) -> Node:
     """The plan for a query text (cached) or an already parsed expression."""
     if isinstance(expr, str):
-        return _plan_text(expr)
+        return _plan_text(expr, experimental_functions_enabled())
     return build_plan(expr)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from exporter.labels import Labels, format_labels, is_stale
+from exporter.promql.parse import allow_experimental_functions
 from exporter.promql.promqltest_parse import (
     HISTOGRAM,
     ClearCmd,
@@ -380,7 +381,9 @@ def run_script(
         default_instant, default_range = _default_engine()
         instant = instant or default_instant
         range_ = range_ or default_range
-    return ScriptRunner(instant, range_, options, skip).run(text, file)
+    # Prometheus's own runner enables experimental functions, so its scripts may use them.
+    with allow_experimental_functions():
+        return ScriptRunner(instant, range_, options, skip).run(text, file)
 
 
 def run_file(path: str | Path, **kwargs: Any) -> list[EvalResult]:
