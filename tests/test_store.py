@@ -59,7 +59,7 @@ def _names(series: list) -> list[str]:  # type: ignore[type-arg]
 def test_select(
     store: SeriesStore, matchers: list[tuple[str, str, str]], expected: list[str]
 ) -> None:
-    """Selection returns exactly the series every matcher accepts, in label order."""
+    """Selection returns exactly the series every matcher accepts, in creation order."""
     got = store.select([Matcher.of(n, op, v) for n, op, v in matchers])
     assert _names(got) == expected
 
