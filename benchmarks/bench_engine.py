@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import gc
 import random
 import sys
@@ -80,11 +81,9 @@ RULES: list[tuple[str, str]] = [
 def fill_store(store: SeriesStore, series_target: int, seed: int = 42) -> int:
     """Fill a store with about `series_target` series of realistic shape; returns series count."""
     rng = random.Random(seed)
-    per_instance = len(METHODS) * len(CODES) * 3 + len(METHODS) * 3 * (len(BUCKETS) + 2) + 3
     routes_per_instance = 10
-    instances = max(1, series_target // (per_instance * routes_per_instance // 3))
     label_sets: list[tuple[tuple[tuple[str, str], ...], float]] = []
-    for i in range(instances):
+    for i in itertools.count():
         inst = f"10.0.{i // 250}.{i % 250}:8080"
         job = f"svc-{i % 8}"
         label_sets.append((make_labels({"__name__": "up", "job": job, "instance": inst}), 0.0))
