@@ -1,4 +1,4 @@
-"""Every metric and label name value-exporter emits, in one place (dashboards and docs read these)."""
+"""Every metric and label name value-exporter emits, in one place (dashboards and docs use them)."""
 
 from __future__ import annotations
 

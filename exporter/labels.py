@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
+from exporter.regex import compile_regex
+
 # A label set is a tuple of (name, value) pairs sorted by name; the metric name is the
 # `__name__` pair. Tuples hash fast and need no copying when shared between stages.
 Labels = tuple[tuple[str, str], ...]
@@ -95,8 +97,7 @@ class Matcher:
         mt = type_ if isinstance(type_, MatchType) else MatchType(type_)
         regex = None
         if mt in (MatchType.REGEX, MatchType.NOT_REGEX):
-            # (?s) because Prometheus regexes let `.` match newlines.
-            regex = re.compile("(?s:" + value + ")")
+            regex = compile_regex(value)  # RegexError (a ValueError) for an invalid RE2 regex
         return Matcher(name, mt, value, regex)
 
     def matches(self, value: str) -> bool:

@@ -1,10 +1,8 @@
 """Metric relabelling (scrape -> relabel -> store): Prometheus's relabel_config on each sample.
 
-Regexes are written for Go's RE2 and run here on Python's `re`: `translate_regex` rewrites the
-RE2-only spellings (`(?<name>`, `\\z`, `\\Q..\\E`, `[[:alpha:]]`) and rejects what RE2 refuses
-(backreferences, lookaround), so a config valid here is valid in Prometheus. `\\d`, `\\w`, `\\s`
-are ASCII-only as in RE2. Label names are checked with the classic `[a-zA-Z_][a-zA-Z0-9_]*`
-rule, because the text exposition this exporter serves cannot carry other names.
+Regexes are RE2 as in Prometheus, compiled by exporter.regex. Label names are checked with the
+classic `[a-zA-Z_][a-zA-Z0-9_]*` rule, because the text exposition this exporter serves cannot
+carry other names.
 """
 
 from __future__ import annotations
@@ -16,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from exporter.labels import Labels
+from exporter.regex import RegexError, Template, compile_regex, compile_template, expand
 
 ACTIONS: Final = ("replace", "keep", "drop", "keepequal", "dropequal", "hashmod", "labelmap",
                   "labeldrop", "labelkeep", "lowercase", "uppercase")
@@ -29,163 +28,6 @@ _TARGET_TEMPLATE_RE: Final = re.compile(r"(?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*
 # Distinct inputs remembered per rule; scraped label values repeat every scrape, so most
 # lookups skip the regex. Bounded because some label values are high-cardinality.
 _CACHE_SIZE: Final = 4096
-
-
-class RegexError(ValueError):
-    """A regex Prometheus (RE2) would reject, or one Python cannot run."""
-
-
-_POSIX: Final = {
-    "alnum": "0-9A-Za-z", "alpha": "A-Za-z", "ascii": "\\x00-\\x7f", "blank": "\\t ",
-    "cntrl": "\\x00-\\x1f\\x7f", "digit": "0-9", "graph": "!-~", "lower": "a-z",
-    "print": " -~", "punct": "!-/:-@\\[-`{-~", "space": "\\t\\n\\v\\f\\r ", "upper": "A-Z",
-    "word": "0-9A-Za-z_", "xdigit": "0-9A-Fa-f",
-}
-_UNSUPPORTED_GROUPS: Final = (
-    ("(?<=", "lookbehind"), ("(?<!", "lookbehind"), ("(?=", "lookahead"), ("(?!", "lookahead"),
-    ("(?>", "atomic group"), ("(?#", "comment group"), ("(?(", "conditional group"),
-    ("(?P=", "backreference"),
-)
-_FLAGS_RE: Final = re.compile(r"\(\?([imsU]*(?:-[imsU]*)?)([:)])")
-_NAMED_RE: Final = re.compile(r"\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>")
-
-
-def translate_regex(src: str) -> str:
-    """An RE2 regex as the same Python `re` pattern; RegexError for what RE2 rejects."""
-    out: list[str] = []
-    multiline = False
-    in_class = False
-    i, n = 0, len(src)
-    while i < n:
-        c = src[i]
-        if c == "\\":
-            if i + 1 >= n:
-                raise RegexError("trailing backslash")
-            d = src[i + 1]
-            if d == "Q":  # \Q...\E quotes literally in RE2
-                end = src.find("\\E", i + 2)
-                literal = src[i + 2:] if end < 0 else src[i + 2:end]
-                out.append("".join("\\" + ch if not ch.isalnum() else ch for ch in literal))
-                i = n if end < 0 else end + 2
-                continue
-            if d in "pP":
-                raise RegexError("Unicode classes (\\p) are not supported here")
-            if d in "123456789":
-                raise RegexError(f"backreference \\{d} is not supported (RE2)")
-            if d == "C":
-                raise RegexError("\\C is not supported")
-            out.append("\\Z" if d == "z" else src[i:i + 2])
-            i += 2
-            continue
-        if in_class:
-            if src.startswith("[:", i):
-                end = src.find(":]", i + 2)
-                name = src[i + 2:end] if end > 0 else ""
-                if name not in _POSIX:
-                    raise RegexError(f"unknown character class [:{name}:]")
-                out.append(_POSIX[name])
-                i = end + 2
-                continue
-            if c == "]":
-                in_class = False
-            # Python warns on (and may one day reinterpret) these in sets; RE2 means literals.
-            out.append("\\" + c if c in "[&~|" else c)
-            i += 1
-            continue
-        if c == "[":
-            in_class = True
-            j = i + 1
-            if j < n and src[j] == "^":
-                j += 1
-            if j < n and src[j] == "]":  # a leading ] is a literal in both dialects
-                j += 1
-            out.append(src[i:j])
-            i = j
-            continue
-        if c == "(" and src.startswith("(?", i):
-            named = _NAMED_RE.match(src, i)
-            if named:
-                out.append(f"(?P<{named.group(1)}>")
-                i = named.end()
-                continue
-            for prefix, what in _UNSUPPORTED_GROUPS:
-                if src.startswith(prefix, i):
-                    raise RegexError(f"{what} {prefix} is not supported (RE2)")
-            flags = _FLAGS_RE.match(src, i)
-            if flags is None or flags.group(1) in ("", "-"):
-                raise RegexError(f"unsupported group syntax at position {i}: {src[i:i + 4]!r}")
-            if "U" in flags.group(1):
-                raise RegexError("the ungreedy flag U is not supported here")
-            multiline = multiline or "m" in flags.group(1).split("-")[0]
-            if flags.group(2) == ")" and (out or "-" in flags.group(1)):
-                raise RegexError("inline flags like (?i) are only supported at the start here; "
-                                 "use a group like (?i:...)")
-            out.append(flags.group(0))
-            i = flags.end()
-            continue
-        # RE2's `$` without (?m) is the end of text; Python's would also match before a final \n.
-        out.append("\\Z" if c == "$" and not multiline else c)
-        i += 1
-    return "".join(out)
-
-
-def compile_regex(src: str) -> re.Pattern[str]:
-    """Compile an RE2 regex for fullmatch use (Prometheus anchors relabel regexes both ends)."""
-    try:
-        return re.compile(translate_regex(src), re.ASCII)
-    except re.error as exc:
-        raise RegexError(str(exc)) from None
-
-
-Template = tuple[tuple[str, int], ...]
-
-
-def compile_template(template: str, pattern: re.Pattern[str]) -> Template:
-    """`$1`, `${1}`, `$name`, `${name}`, `$$` as Go's Regexp.Expand reads them.
-
-    The result is (literal, group) pairs; group -1 adds nothing, and so does a reference to a
-    group that does not exist. Like Go, `$1x` names the group `1x` (use `${1}x`).
-    """
-    parts: list[tuple[str, int]] = []
-    literal: list[str] = []
-    i, n = 0, len(template)
-    while i < n:
-        c = template[i]
-        if c != "$":
-            literal.append(c)
-            i += 1
-            continue
-        if i + 1 < n and template[i + 1] == "$":
-            literal.append("$")
-            i += 2
-            continue
-        j = i + 1
-        brace = j < n and template[j] == "{"
-        if brace:
-            j += 1
-        start = j
-        while j < n and (template[j].isalnum() or template[j] == "_"):
-            j += 1
-        name = template[start:j]
-        if not name or (brace and (j >= n or template[j] != "}")):
-            literal.append("$")  # malformed: Go keeps the `$` as text
-            i += 1
-            continue
-        i = j + 1 if brace else j
-        if name.isdigit() and (name == "0" or not name.startswith("0")) and len(name) < 9:
-            group = int(name) if int(name) <= pattern.groups else -1
-        else:
-            group = pattern.groupindex.get(name, -1)
-        parts.append(("".join(literal), group))
-        literal = []
-    if literal:
-        parts.append(("".join(literal), -1))
-    return tuple(parts)
-
-
-def expand(template: Template, match: re.Match[str]) -> str:
-    """Fill a compiled template from a match."""
-    return "".join(lit + (match.group(g) or "" if g >= 0 else "") for lit, g in template)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import pytest
 
 from exporter.labels import STALE_NAN, Labels, make_labels
 from exporter.promql.engine import Evaluator, Function, evaluate_instant, evaluate_range
-from exporter.promql.plan import go_regex_to_python, plan_query
+from exporter.promql.plan import plan_query
 from exporter.promql.values import (
     CallContext,
     Matrix,
@@ -400,21 +400,6 @@ def test_function_receives_matrix_and_expressions(monkeypatch: pytest.MonkeyPatc
 def test_plans_are_cached_per_text() -> None:
     """The same query text is parsed and planned once."""
     assert plan_query("sum(rate(x[5m]))") is plan_query("sum(rate(x[5m]))")
-
-
-@pytest.mark.parametrize(
-    ("pattern", "expected"),
-    [
-        pytest.param("(?i)abc", "(?i:abc)", id="leading-flag"),
-        pytest.param(".*((?i)DUC).*", ".*((?i:DUC)).*", id="flag-inside-group"),
-        pytest.param("a(?i)b|c", "a(?i:b)|(?i:c)", id="flag-spans-alternation"),
-        pytest.param("[(?i)]", "[(?i)]", id="class-untouched"),
-        pytest.param("plain", "plain", id="plain"),
-    ],
-)
-def test_go_regex_translation(pattern: str, expected: str) -> None:
-    """RE2 flag groups Python's re refuses become scoped groups with the same meaning."""
-    assert go_regex_to_python(pattern) == expected
 
 
 def test_case_insensitive_matcher_inside_group() -> None:

@@ -9,7 +9,6 @@ import pytest
 
 from exporter.labels import Labels
 from exporter.promql.functions import EXPERIMENTAL, FUNCTIONS
-from exporter.promql.functions_labels import expand_template, go_regex
 from exporter.promql.histogram import bucket_fraction, bucket_quantile
 from exporter.promql.values import (
     Annotations,
@@ -333,13 +332,6 @@ def test_label_join() -> None:
     )
     assert isinstance(result, list)
     assert dict(result[0].labels)["d"] == "a--foo"
-
-
-def test_expand_template_dollar() -> None:
-    """`$$` is a literal dollar and a malformed reference keeps its dollar sign."""
-    m = go_regex("(a)").fullmatch("a")
-    assert m is not None
-    assert expand_template("$$-${1-$1", m) == "$-${1-a"
 
 
 def _buckets(*pairs: tuple[float, float]) -> list[tuple[float, float]]:

@@ -8,12 +8,9 @@ import pytest
 
 from exporter.labels import Labels, make_labels
 from exporter.relabel import (
-    RegexError,
     RelabelConfig,
     apply_relabel,
     check_relabel_config,
-    compile_regex,
-    translate_regex,
 )
 
 
@@ -112,50 +109,6 @@ def test_unchanged_labels_are_returned_as_is() -> None:
              _rule(source_labels=["job"], regex="(.*)", target_label="job")]
     assert apply_relabel(rules, labels) is labels
     assert apply_relabel([], labels) is labels
-
-
-@pytest.mark.parametrize(
-    ("re2", "python"),
-    [
-        pytest.param("(?<name>a)", "(?P<name>a)", id="named-group-go-syntax"),
-        pytest.param(r"a\z", r"a\Z", id="end-of-text"),
-        pytest.param("a$", r"a\Z", id="dollar-is-end-of-text"),
-        pytest.param("(?m)a$", "(?m)a$", id="dollar-multiline-kept"),
-        pytest.param(r"\Qa.b*\E", r"a\.b\*", id="quoted-literal"),
-        pytest.param("[[:alpha:][:digit:]]", "[A-Za-z0-9]", id="posix-classes"),
-        pytest.param("[]a]", "[]a]", id="leading-bracket-literal"),
-        pytest.param("[a&&b]", r"[a\&\&b]", id="set-operators-are-literals"),
-        pytest.param("(?i:abc)d", "(?i:abc)d", id="scoped-flags"),
-    ],
-)
-def test_translate_regex(re2: str, python: str) -> None:
-    """RE2 spellings become the Python pattern with the same meaning."""
-    assert translate_regex(re2) == python
-
-
-@pytest.mark.parametrize(
-    ("re2", "message"),
-    [
-        pytest.param(r"(a)\1", "backreference", id="backreference"),
-        pytest.param("a(?=b)", "lookahead", id="lookahead"),
-        pytest.param("(?<!a)b", "lookbehind", id="lookbehind"),
-        pytest.param(r"\pL", "Unicode classes", id="unicode-class"),
-        pytest.param("(?U)a*", "ungreedy", id="ungreedy-flag"),
-        pytest.param("a(?i)b", "only supported at the start", id="mid-pattern-flags"),
-        pytest.param("[[:foo:]]", "unknown character class", id="unknown-posix"),
-        pytest.param("(", r"missing \)", id="python-compile-error"),
-    ],
-)
-def test_regex_errors(re2: str, message: str) -> None:
-    """What RE2 refuses (or Python cannot run) is an error, not a silent difference."""
-    with pytest.raises(RegexError, match=message):
-        compile_regex(re2)
-
-
-def test_ascii_classes_like_re2() -> None:
-    """`\\d` matches ASCII digits only, as in RE2."""
-    assert compile_regex(r"\d+").fullmatch("١٢") is None
-    assert compile_regex(r"\d+").fullmatch("12") is not None
 
 
 _DEFAULTS: dict[str, Any] = dict(source_labels=(), separator=";", regex="(.*)", modulus=0,

@@ -14,6 +14,7 @@ from exporter.promql.functions_common import (
     vector_arg,
 )
 from exporter.promql.values import CallContext, PromQLError, Sample, Value, Vector
+from exporter.regex import RegexError, compile_regex, compile_template, expand
 
 
 def absent(args: list[Value], ctx: CallContext) -> Value:
@@ -33,66 +34,15 @@ def _valid_label_name(name: str) -> bool:
     return name != ""
 
 
-def go_regex(pattern: str) -> re.Pattern[str]:
-    """Compile an RE2 pattern with Python's re, translating the syntax that differs."""
-    translated = re.sub(r"\(\?<(?![=!])", "(?P<", pattern).replace(r"\z", r"\Z")
-    return re.compile("(?s:" + translated + ")")
-
-
-_TEMPLATE_NAME = re.compile(r"[A-Za-z0-9_]+")
-
-
-def expand_template(template: str, match: re.Match[str]) -> str:
-    """Go's Regexp.Expand: `$1`, `${1}`, `$name`, `${name}`, `$$`; unknown groups are ""."""
-    out: list[str] = []
-    i = 0
-    n = len(template)
-    while i < n:
-        j = template.find("$", i)
-        if j < 0:
-            out.append(template[i:])
-            break
-        out.append(template[i:j])
-        i = j + 1
-        if i < n and template[i] == "$":
-            out.append("$")
-            i += 1
-            continue
-        name: str | None = None
-        if i < n and template[i] == "{":
-            m = _TEMPLATE_NAME.match(template, i + 1)
-            if m is not None and m.end() < n and template[m.end()] == "}":
-                name, i = m.group(0), m.end() + 1
-        else:
-            m = _TEMPLATE_NAME.match(template, i)
-            if m is not None:
-                name, i = m.group(0), m.end()
-        if name is None:
-            out.append("$")  # Malformed reference: Go keeps the dollar sign as text.
-            continue
-        out.append(_group(match, name))
-    return "".join(out)
-
-
-def _group(match: re.Match[str], name: str) -> str:
-    if name.isdigit():
-        index = int(name)
-        if index > (match.re.groups or 0):
-            return ""
-        return match.group(index) or ""
-    if name in match.re.groupindex:
-        return match.group(name) or ""
-    return ""
-
-
 def label_replace(args: list[Value], ctx: CallContext) -> Value:
     """Set dst to the expanded replacement where src fully matches the regex."""
     vec = vector_arg(args, 0)
     dst, repl, src, pattern = (string_arg(args, i) for i in (1, 2, 3, 4))
     try:
-        regex = go_regex(pattern)
-    except re.error:
+        regex = compile_regex(pattern)
+    except RegexError:
         raise PromQLError(f"invalid regular expression in label_replace(): {pattern}") from None
+    template = compile_template(repl, regex)
     if not _valid_label_name(dst):
         raise PromQLError(f"invalid destination label name in label_replace(): {dst}")
     out: Vector = []
@@ -100,7 +50,7 @@ def label_replace(args: list[Value], ctx: CallContext) -> Value:
         m = regex.fullmatch(get_label(s.labels, src))
         labels: Labels = s.labels
         if m is not None:
-            labels = with_label(labels, dst, expand_template(repl, m))
+            labels = with_label(labels, dst, expand(template, m))
         out.append(Sample(labels, s.value, s.t_ms))
     return check_unique(out)
 

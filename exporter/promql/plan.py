@@ -13,6 +13,7 @@ import promql_parser
 from exporter.labels import METRIC_NAME, Matcher, MatchType
 from exporter.promql.parse import Expr, experimental_functions_enabled, parse_expr
 from exporter.promql.values import PromQLError
+from exporter.regex import RegexError
 
 # Value kinds, as Prometheus's parser types expressions.
 SCALAR = "scalar"
@@ -217,76 +218,10 @@ def _selector(e: Any) -> SelectorNode:
 def _matcher(m: Any) -> Matcher:
     mt = _MATCH_TYPES[str(m.op).rsplit(".", 1)[-1]]
     value = str(m.value)
-    if mt in (MatchType.REGEX, MatchType.NOT_REGEX):
-        value = go_regex_to_python(value)
     try:
         return Matcher.of(str(m.name), mt, value)
-    except re.error as exc:
+    except RegexError as exc:
         raise PromQLError(f"parse error: invalid regular expression {value!r}: {exc}") from None
-
-
-_FLAG_GROUP = re.compile(r"\(\?([imsU]*(?:-[imsU]*)?)\)")
-
-
-def go_regex_to_python(pattern: str) -> str:
-    """Rewrite the RE2 syntax Python's re lacks: `(?i)` mid-pattern and `\\z`.
-
-    RE2 lets a flag group appear anywhere and apply to the rest of its enclosing group;
-    Python only accepts that at the very start, so each becomes a scoped `(?i:...)`.
-    """
-    if "(?" not in pattern and "\\z" not in pattern:
-        return pattern
-    out: list[str] = []
-    # Flags opened as scoped groups per nesting level; they end with their enclosing
-    # group, and an alternation `|` at that level closes and reopens them.
-    active: list[list[str]] = [[]]
-    i, n = 0, len(pattern)
-    in_class = False
-    while i < n:
-        c = pattern[i]
-        if c == "\\" and i + 1 < n:
-            nxt = pattern[i + 1]
-            out.append("\\Z" if nxt == "z" and not in_class else c + nxt)
-            i += 2
-            continue
-        if in_class:
-            in_class = c != "]"
-            out.append(c)
-        elif c == "[":
-            in_class = True
-            out.append(c)
-            # A `]` right after `[` or `[^` is a literal member of the class.
-            j = i + 1
-            if j < n and pattern[j] == "^":
-                out.append("^")
-                j += 1
-            if j < n and pattern[j] == "]":
-                out.append("]")
-                j += 1
-            i = j
-            continue
-        elif c == "(":
-            m = _FLAG_GROUP.match(pattern, i)
-            if m is not None:
-                flags = m.group(1).replace("U", "")
-                if flags.strip("-"):
-                    out.append(f"(?{flags}:")
-                    active[-1].append(flags)
-                i = m.end()
-                continue
-            active.append([])
-            out.append(c)
-        elif c == ")":
-            if len(active) > 1:
-                out.append(")" * len(active.pop()))
-            out.append(c)
-        elif c == "|" and active[-1]:
-            out.append(")" * len(active[-1]) + "|" + "".join(f"(?{f}:" for f in active[-1]))
-        else:
-            out.append(c)
-        i += 1
-    out.append(")" * len(active[0]))
-    return "".join(out)
 
 
 def _binary(e: Any) -> BinaryNode:
