@@ -1,0 +1,528 @@
+"""Exposition parsing, the parse stage (scrape -> parse -> store): bytes to labelled samples.
+
+Scrape mode accepts exactly what Prometheus 3.5's scrape loop accepts. Most lines take a
+compiled-regex fast path; anything unusual goes to `exporter.exposition_lines`, which follows
+Prometheus's lexers token by token. Strict mode (`exporter.exposition_strict`) adds the rules of
+the format specifications for `value-exporter check metrics`.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import math
+import re
+import sys
+import threading
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Any
+
+from exporter.exposition_lines import (
+    OPENMETRICS,
+    TEXT,
+    TEXT_TYPES,
+    Entry,
+    LineError,
+    Meta,
+    NeedMore,
+    Other,
+    Sample,
+    build_labels,
+    ms_from_seconds,
+    normalise_float_label,
+    parse_line,
+    unescape,
+)
+from exporter.labels import METRIC_NAME, Labels
+from exporter.store import MetricMetadata
+
+__all__ = [
+    "ExpositionError",
+    "ParseResult",
+    "check_metrics_command",
+    "parse_exposition",
+]
+
+SampleTuple = tuple[Labels, float, int | None]
+
+_INT64_MAX = 2**63 - 1
+_NAME_RE = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+_LPAIR = r'[a-zA-Z_][a-zA-Z0-9_]*+="[^"\\]*+(?:\\.[^"\\]*+)*+"'
+_LSET = rf"(?:{_LPAIR}(?:,{_LPAIR})*+,?)?"
+_LSET_NO_TRAILING = rf"(?:{_LPAIR}(?:,{_LPAIR})*+)?"
+# Numbers are only screened here; float() is the judge, and over this alphabet it accepts
+# exactly what Go's ParseFloat does (hex, underscores and other digits cannot get through).
+_NUM = r"[0-9.eE+-]++|[+-]?[iI][nN][fF](?:[iI][nN][iI][tT][yY])?|[nN][aA][nN]"
+# Canonical sample lines without quoted names: the shape almost every target emits.
+TEXT_FAST = re.compile(rf"({_NAME_RE})(?:\{{({_LSET})\}})? ({_NUM})(?: ([0-9]++))?", re.ASCII)
+_OM_TAIL = rf" ({_NUM})(?: ({_NUM}))?(?: # \{{(%s)\}} ({_NUM})(?: ({_NUM}))?)?"
+OM_FAST = re.compile(rf"({_NAME_RE})(?:\{{({_LSET})\}})?" + _OM_TAIL % _LSET, re.ASCII)
+OM_FAST_STRICT = re.compile(
+    rf"({_NAME_RE})(?:\{{({_LSET_NO_TRAILING})\}})?" + _OM_TAIL % _LSET_NO_TRAILING, re.ASCII
+)
+# A canonical text-format HELP or TYPE line; other comment shapes take the slow path.
+_TEXT_META_FAST = re.compile(rf"# (HELP|TYPE) ({_NAME_RE}) (.*)", re.ASCII | re.DOTALL)
+_TEXT_HELP_UNESCAPE = re.compile(r"\\([\\n])")
+PAIRS = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="([^"\\]*(?:\\.[^"\\]*)*)"')
+_first = itemgetter(0)
+# How to turn a line's label pairs (in written order) plus __name__ into a sorted label set,
+# keyed by the label names in written order: a handful of shapes covers a whole exposition.
+_Shape = tuple[tuple[str, ...], Callable[[list[tuple[str, str]]], Labels], int, int]
+_SHAPES: dict[tuple[str, ...], _Shape | None] = {}
+_NORM_BY_TYPE = {"histogram": "le", "summary": "quantile"}
+
+
+class ExpositionError(Exception):
+    """An exposition Prometheus (or, in strict mode, the format spec) refuses."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+        self.message = message
+
+
+@dataclass
+class ParseResult:
+    """Samples (label set with __name__, value, ms timestamp or None) and family metadata."""
+
+    samples: list[SampleTuple] = field(default_factory=list)
+    metadata: dict[str, MetricMetadata] = field(default_factory=dict)
+    format: str = TEXT
+
+
+def parse_exposition(
+    data: bytes | str,
+    content_type: str | None = None,
+    *,
+    strict: bool = False,
+    keep_names: Collection[str] | None = None,
+) -> ParseResult:
+    """Parse one scrape body; raises ExpositionError (only) on input Prometheus would refuse.
+
+    `keep_names` limits the result to samples with those metric names; other lines are skipped
+    without being parsed, so errors in them go unnoticed (strict mode still checks everything).
+    """
+    text = decode(data)
+    fmt = select_format(text, content_type)
+    if strict:
+        from exporter.exposition_strict import parse_strict
+
+        report = parse_strict(text, fmt)
+        if report.errors:
+            line, message = report.errors[0]
+            raise ExpositionError(line, message)
+        samples = report.samples
+        if keep_names is not None:
+            keep = set(keep_names)
+            samples = [s for s in samples if _name_of(s[0]) in keep]
+        return ParseResult(samples, report.metadata, fmt)
+    scraper = _Scraper(fmt, None if keep_names is None else frozenset(keep_names))
+    with _gc_paused():
+        if keep_names is None:
+            scraper.run_all(text)
+        else:
+            scraper.run_filtered(text)
+    return ParseResult(scraper.samples, scraper.metadata(), fmt)
+
+
+_gc_lock = threading.Lock()
+_gc_parses = 0
+_gc_was_enabled = False
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Keep the cyclic GC out of a parse: it allocates ~6 tuples a sample and no cycles, so
+    collections triggered by the allocation count are pure overhead (a third of the time)."""
+    global _gc_parses, _gc_was_enabled
+    with _gc_lock:
+        if _gc_parses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_parses += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_parses -= 1
+            if _gc_parses == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+def decode(data: bytes | str) -> str:
+    """The text of a body; invalid UTF-8 is an ExpositionError naming its line."""
+    if isinstance(data, str):
+        if data.isascii():
+            return data
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ExpositionError(data.count("\n", 0, exc.start) + 1, "invalid UTF-8") from None
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ExpositionError(data.count(b"\n", 0, exc.start) + 1, "invalid UTF-8") from None
+
+
+def select_format(text: str, content_type: str | None) -> str:
+    """The format a Content-Type names; without one, OpenMetrics iff the body ends in `# EOF`."""
+    if content_type:
+        media = content_type.split(";", 1)[0].strip().lower()
+        if media == "application/openmetrics-text":
+            return OPENMETRICS
+        if media == "text/plain":
+            return TEXT
+        raise ExpositionError(0, f"unsupported Content-Type {content_type!r}")
+    tail = text[-7:]
+    if tail.endswith("# EOF") or tail.endswith("# EOF\n"):
+        start = len(text) - (6 if text.endswith("\n") else 5)
+        if start == 0 or text[start - 1] == "\n":
+            return OPENMETRICS
+    return TEXT
+
+
+def split_body(text: str, fmt: str) -> tuple[str, bool]:
+    """The body to parse line by line and, for OpenMetrics, whether it ended with `# EOF`."""
+    if fmt == OPENMETRICS:
+        for eof in ("# EOF\n", "# EOF"):
+            if text.endswith(eof):
+                body = text[: len(text) - len(eof)]
+                if not body or body.endswith("\n"):
+                    return body, True
+        return text, False
+    return text, True
+
+
+def split_lines(body: str) -> list[str]:
+    """Lines of a body without their breaks (a final break ends the last line)."""
+    lines = body.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _name_of(labels: Labels) -> str:
+    for k, v in labels:
+        if k == METRIC_NAME:
+            return v
+    return ""
+
+
+class _LineOffsets:
+    """Character offsets of lines, computed lazily and forwards only (needed rarely)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self.index = 0
+        self.offset = 0
+
+    def of(self, index: int) -> int:
+        if index < self.index:
+            self.index, self.offset = 0, 0
+        for line in self.lines[self.index : index]:
+            self.offset += len(line) + 1
+        self.index = index
+        return self.offset
+
+
+_OK, _NEED_MORE, _STOP = 0, 1, 2
+
+
+class _Scraper:
+    """Scrape-mode state: the samples so far, metadata, and the last `# TYPE` seen."""
+
+    def __init__(self, fmt: str, keep: frozenset[str] | None) -> None:
+        self.fmt = fmt
+        self.keep = keep
+        self.samples: list[SampleTuple] = []
+        self.meta: dict[str, dict[str, str]] = {}
+        # Prometheus normalises `le`/`quantile` by the type of the last TYPE line, even for
+        # series of another family (a known quirk of textparse); so do we.
+        self.norm: str | None = None
+
+    def metadata(self) -> dict[str, MetricMetadata]:
+        return {
+            name: MetricMetadata(m.get("TYPE", "unknown"), m.get("HELP", ""), m.get("UNIT", ""))
+            for name, m in self.meta.items()
+        }
+
+    def slow(self, line: str) -> int:
+        """A line the fast path did not take; _NEED_MORE if it continues on the next line."""
+        m = _TEXT_META_FAST.fullmatch(line) if self.fmt == TEXT else None
+        if m is not None:
+            kind, name, text = m.groups()
+            if text.strip(" \t") == "":
+                text = ""  # promlex: blanks alone after the name are no text
+            if kind == "TYPE":
+                text = TEXT_TYPES.get(text, "")
+            elif "\\" in text:
+                text = _TEXT_HELP_UNESCAPE.sub(lambda e: "\n" if e[1] == "n" else "\\", text)
+            if text or kind == "HELP":
+                return self.apply(Meta(kind, name, text))
+        try:
+            entry, _ = parse_line(line, 0, self.fmt, False, True)
+        except NeedMore:
+            return _NEED_MORE
+        return self.apply(entry)
+
+    def apply(self, entry: Entry) -> int:
+        if isinstance(entry, Sample):
+            if self.keep is None or entry.name in self.keep:
+                labels = build_labels(entry.name, entry.pairs, self.norm)
+                self.samples.append((labels, entry.value, entry.ts_ms))
+        elif isinstance(entry, Meta):
+            self.meta.setdefault(entry.name, {})[entry.kind] = entry.text
+            if entry.kind == "TYPE":
+                self.norm = _NORM_BY_TYPE.get(entry.text)
+        elif isinstance(entry, Other):
+            if entry.kind == "stop":
+                return _STOP
+            if entry.kind == "eof":
+                raise LineError("unexpected data after # EOF")
+        return _OK
+
+    def fast(self, line: str) -> bool:
+        """Take a canonical sample line; False sends it to the slow path."""
+        om = self.fmt == OPENMETRICS
+        m = (OM_FAST if om else TEXT_FAST).fullmatch(line)
+        if m is None:
+            return False
+        name = m.group(1)
+        if self.keep is not None and name not in self.keep:
+            return True
+        sample = _fast_sample(m, om, self.norm)
+        if sample is None:
+            return False
+        self.samples.append(sample)
+        return True
+
+    def run_all(self, text: str) -> None:
+        body, has_eof = split_body(text, self.fmt)
+        lines = split_lines(body)
+        offsets = _LineOffsets(lines)
+        om = self.fmt == OPENMETRICS
+        fullmatch = (OM_FAST if om else TEXT_FAST).fullmatch
+        append = self.samples.append
+        shapes = _SHAPES
+        norm = self.norm
+        skip = 0
+        for i, line in enumerate(lines):
+            try:
+                if i < skip:
+                    continue
+                m = fullmatch(line)
+                if m is not None:
+                    # The hot path, inlined: a canonical line whose label names were seen before.
+                    inner = m.group(2)
+                    if om or not inner or "\\" in inner or '=""' in inner:
+                        sample = _fast_sample(m, om, norm)
+                        if sample is not None:
+                            append(sample)
+                            continue
+                    else:
+                        val, ts = m.group(3, 4)
+                        try:
+                            v = float(val)
+                        except ValueError:
+                            v = math.nan
+                            val = "?"  # not a Go float: the slow path words the error
+                        if (v - v == 0.0 or val.lstrip("+-")[0] in "iInN") and (
+                            ts is None or len(ts) < 19
+                        ):
+                            cut = inner[:-1] if inner[-1] == '"' else inner[:-2]
+                            flat = cut.replace('",', '="').split('="')
+                            shape = shapes.get(tuple(flat[::2]))
+                            if shape is not None:
+                                names, sort, le, quantile = shape
+                                pairs = list(zip(names, flat[1::2]))  # noqa: B905 - equal by construction
+                                if norm is not None:
+                                    j = le if norm == "le" else quantile
+                                    if j >= 0:
+                                        pairs[j] = (norm, normalise_float_label(pairs[j][1]))
+                                pairs.append((METRIC_NAME, m.group(1)))
+                                append((sort(pairs), v, None if ts is None else int(ts)))
+                                continue
+                            sample = _fast_sample(m, om, norm)
+                            if sample is not None:
+                                append(sample)
+                                continue
+                code = self.slow(line)
+                if code == _NEED_MORE:
+                    start = offsets.of(i)
+                    entry, end = parse_line(body, start, self.fmt, False, False)
+                    skip = i + 1 + body.count("\n", start, end)
+                    code = self.apply(entry)
+                if code == _STOP:
+                    return
+                norm = self.norm
+            except LineError as exc:
+                # Raised on the fast path too: build_labels refuses repeated label names.
+                raise ExpositionError(i + 1, str(exc)) from None
+        if not has_eof:
+            raise ExpositionError(len(lines) + 1, "data does not end with # EOF")
+
+    def run_filtered(self, text: str) -> None:
+        """Visit only lines that start with a kept name or are not plain sample lines.
+
+        One regex search per visited line finds the next candidate line start, so lines of
+        other metrics cost the regex engine's scan and nothing else.
+        """
+        assert self.keep is not None
+        body, has_eof = split_body(text, self.fmt)
+        first, later = _line_starts(self.keep)
+        search = later.search
+        end = 0
+        pos = 0 if first.match(body) else -1
+        while True:
+            if pos < 0:
+                m = search(body, end)
+                if m is None:
+                    break
+                pos = m.start() + 1
+            end = body.find("\n", pos)
+            if end < 0:
+                end = len(body)
+            try:
+                line = body[pos:end]
+                code = _OK if self.fast(line) else self.slow(line)
+                if code == _NEED_MORE:
+                    entry, end = parse_line(body, pos, self.fmt, False, False)
+                    code = self.apply(entry)
+            except LineError as exc:
+                raise ExpositionError(body.count("\n", 0, pos) + 1, str(exc)) from None
+            if code == _STOP:
+                return
+            pos = -1
+        if not has_eof:
+            raise ExpositionError(body.count("\n") + 1, "data does not end with # EOF")
+
+
+def _fast_sample(m: re.Match[str], om: bool, norm: str | None) -> SampleTuple | None:
+    """The sample of a fast-regex match, or None if the slow path must judge (and word) it."""
+    groups = m.groups()
+    name, inner, val, ts = groups[:4]
+    try:
+        v = float(val)
+        if v - v != 0.0 and val.lstrip("+-")[0] not in "iInN":
+            return None  # Go reports a range error where Python overflows to ±Inf
+        t = None
+        if ts is not None:
+            if om:
+                f = float(ts)
+                if f - f != 0.0:
+                    return None
+                t = ms_from_seconds(f)
+            else:
+                t = int(ts)
+                if t > _INT64_MAX:
+                    return None
+        if om and groups[5] is not None:
+            ev, ets = groups[5], groups[6]
+            if float(ev) - float(ev) != 0.0 and ev.lstrip("+-")[0] not in "iInN":
+                return None
+            if ets is not None and float(ets) - float(ets) != 0.0:
+                return None
+    except ValueError:
+        return None
+    if not inner:
+        return ((METRIC_NAME, name),), v, t
+    pairs: list[tuple[str, str]] = PAIRS.findall(inner)
+    if "\\" in inner:
+        pairs = [(k, unescape(x)) for k, x in pairs]
+    shape = _SHAPES.get(tuple(map(_first, pairs)), _NO_SHAPE)
+    if shape is _NO_SHAPE:
+        shape = _learn_shape(tuple(map(_first, pairs)))
+    if shape is None or '=""' in inner:
+        return build_labels(name, pairs, norm), v, t
+    _, sort, le, quantile = shape
+    if norm is not None:
+        j = le if norm == "le" else quantile
+        if j >= 0:
+            pairs[j] = (norm, normalise_float_label(pairs[j][1]))
+    pairs.append((METRIC_NAME, name))
+    return sort(pairs), v, t
+
+
+_NO_SHAPE: _Shape = ((), tuple, -1, -1)
+
+
+def _learn_shape(key: tuple[str, ...]) -> _Shape | None:
+    """The sort order for one label-name sequence; None when names repeat (the slow path)."""
+    names = [*key, METRIC_NAME]
+    shape: _Shape | None = None
+    if len(set(names)) == len(names):
+        order = sorted(range(len(names)), key=names.__getitem__)
+        le = key.index("le") if "le" in key else -1
+        quantile = key.index("quantile") if "quantile" in key else -1
+        shape = (tuple(sys.intern(k) for k in key), itemgetter(*order), le, quantile)
+    if len(_SHAPES) > 10_000:  # targets with ever-new label names must not grow this forever
+        _SHAPES.clear()
+    _SHAPES[key] = shape
+    return shape
+
+
+@functools.lru_cache(maxsize=64)
+def _line_starts(keep: frozenset[str]) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Patterns for lines a filtered parse must visit: at the start, and after a line break."""
+    names = _alternation(keep)
+    starts = "[#{ \\t\\x00]" + (f"|{names}[{{ \\t]" if names else "")
+    return re.compile(f"(?:{starts})"), re.compile(f"\\n(?:{starts})")
+
+
+def _alternation(words: Collection[str]) -> str:
+    """A regex matching any of `words`, factored as a trie so the engine rejects in one step."""
+    if not words:
+        return ""
+    if max(len(w) for w in words) > 200:
+        return "(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + ")"
+    trie: dict[str, dict[str, Any]] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        alts = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not alts:
+            return ""
+        ends = "" in node
+        if len(alts) == 1 and not ends:
+            return alts[0]
+        return "(?:" + "|".join(alts) + ")" + ("?" if ends else "")
+
+    return "(?:" + build(trie) + ")"
+
+
+def check_metrics_command(path: str, fmt: str | None) -> int:
+    """`value-exporter check metrics`: strict-parse a file (or stdin for "-") and report."""
+    from exporter.exposition_strict import parse_strict
+
+    label = "<stdin>" if path == "-" else path
+    try:
+        if path == "-":
+            data: bytes = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as fh:
+                data = fh.read()
+    except OSError as exc:
+        print(f"{label}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    try:
+        text = decode(data)
+        chosen = fmt or select_format(text, None)
+        report = parse_strict(text, chosen)
+    except ExpositionError as exc:
+        print(f"{label}:{exc}", file=sys.stderr)
+        return 1
+    if report.errors:
+        for line, message in report.errors:
+            print(f"{label}:line {line}: {message}", file=sys.stderr)
+        return 1
+    series = len({labels for labels, _, _ in report.samples})
+    print(f"OK: {report.families} families, {series} series ({chosen})")
+    return 0
