@@ -13,6 +13,7 @@ from exporter.labels import METRIC_NAME
 from exporter.promql.parse import parse_expr
 from exporter.promql.values import PromQLError
 from exporter.rules.model import AlertingRule, RecordingRule, Rule, RuleGroup, RuleSet, Source
+from exporter.templates import check_template
 from exporter.yamlkinds import DURATION, INT, STR, map_of
 from exporter.yamlnodes import MapReader, Problems, compose_file, position
 
@@ -141,6 +142,7 @@ def _read_rule(path: str, ctx: str, node: yaml.Node, problems: Problems) -> Rule
             for_ms = r.optional("for", DURATION, 0)
             keep = r.optional("keep_firing_for", DURATION, 0)
             annotations = r.optional("annotations", map_of(STR), {})
+            _check_templates(r, name, labels, annotations)
         else:
             for key in ("for", "keep_firing_for", "annotations"):
                 if r.has(key):
@@ -160,6 +162,18 @@ def _read_rule(path: str, ctx: str, node: yaml.Node, problems: Problems) -> Rule
             source=source,
         )
     return RecordingRule(name=name, expr=expr, labels=tuple(sorted(labels.items())), source=source)
+
+
+def _check_templates(
+    r: MapReader, name: str, labels: dict[str, str], annotations: dict[str, str]
+) -> None:
+    """Alert label and annotation templates must parse, as promtool's check rules demands."""
+    pairs = (("labels", "label", labels), ("annotations", "annotation", annotations))
+    for key, kind, texts in pairs:
+        for field_name, text in texts.items():
+            problem = check_template(text, "__alert_" + name)
+            if problem is not None:
+                r.error(key, f'{kind} "{field_name}": {problem}', "a valid Go template")
 
 
 def _check_expr(expr: str, node: yaml.Node | None, ctx: str, problems: Problems) -> None:
