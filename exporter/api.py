@@ -54,6 +54,16 @@ def format_value(v: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
+def format_value_e(v: float) -> str:
+    """A value in Go's FormatFloat 'e', -1 form (`1e+00`, `2.5e-01`), as alert values print."""
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    digits = Decimal(repr(v)).normalize().as_tuple().digits
+    return f"{v:.{max(len(digits) - 1, 0)}e}"
+
+
 def format_time(t_ms: int) -> float | int:
     """A timestamp in seconds, as Prometheus's API prints it (millisecond precision)."""
     return t_ms // 1000 if t_ms % 1000 == 0 else t_ms / 1000

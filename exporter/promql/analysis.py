@@ -61,3 +61,48 @@ def _selector_name(selector: Any, names: set[str]) -> bool:
             return False
         names.add(fixed[0])
     return True
+
+
+def longest_lookback_ms(exprs: Iterable[str], lookback_ms: int) -> int:
+    """How far back from evaluation time any of the expressions can read samples.
+
+    The store keeps raw samples this long: ranges and offsets add up through subqueries,
+    and every instant selector reaches back one lookback. Negative offsets read forward, so
+    they never extend the history needed.
+    """
+    longest = lookback_ms
+    for text in exprs:
+        longest = max(longest, _reach(parse_expr(text), 0, lookback_ms))
+    return longest
+
+
+def _reach(e: Any, outer_ms: int, lookback_ms: int) -> int:
+    if isinstance(e, promql_parser.VectorSelector):
+        return outer_ms + max(_offset_ms(e), 0) + lookback_ms
+    if isinstance(e, promql_parser.MatrixSelector):
+        inner = e.vector_selector
+        return outer_ms + max(_offset_ms(inner), 0) + _duration_ms(e.range)
+    if isinstance(e, promql_parser.SubqueryExpr):
+        here = outer_ms + max(_offset_ms(e), 0) + _duration_ms(e.range)
+        return _reach(e.expr, here, lookback_ms)
+    children: list[Any]
+    if isinstance(e, promql_parser.Call):
+        children = list(e.args)
+    elif isinstance(e, promql_parser.BinaryExpr):
+        children = [e.lhs, e.rhs]
+    elif isinstance(e, promql_parser.AggregateExpr):
+        children = [e.expr, e.param]
+    elif isinstance(e, (promql_parser.ParenExpr, promql_parser.UnaryExpr)):
+        children = [e.expr]
+    else:
+        children = []
+    return max((_reach(c, outer_ms, lookback_ms) for c in children if c is not None), default=0)
+
+
+def _duration_ms(d: Any) -> int:
+    return 0 if d is None else int(d.total_seconds() * 1000)
+
+
+def _offset_ms(e: Any) -> int:
+    offset = getattr(e, "offset", None)
+    return 0 if offset is None else _duration_ms(offset)
