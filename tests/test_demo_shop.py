@@ -122,16 +122,18 @@ def test_gzip_when_accepted(det_shop: ShopServer) -> None:
 def test_deterministic_counters_are_rate_times_elapsed(
     det_shop: ShopServer, clock: FakeClock, elapsed: float
 ) -> None:
-    """Deterministic samples are rate x elapsed exactly (buckets and counts floored to integers)."""
+    """Deterministic samples are rate x elapsed exactly (OpenMetrics floors buckets and counts)."""
     clock.now = START + elapsed
-    vals = values(scrape(det_shop))
+    text_vals = values(scrape(det_shop))
+    om_vals = values(scrape(det_shop, openmetrics=True))
     rates = deterministic_rates(Conditions())
     for (name, labels), rate in rates.items():
         expected = rate * elapsed
+        assert value(text_vals, name, **dict(labels)) == expected, name
         if name.endswith(("_bucket", "_count")):
             expected = math.floor(expected)
-        assert value(vals, name, **dict(labels)) == expected, name
-    assert value(vals, "shop_start_time_seconds") == START
+        assert value(om_vals, name, **dict(labels)) == expected, name
+    assert value(text_vals, "shop_start_time_seconds") == START
 
 
 def test_documented_deterministic_rates(det_shop: ShopServer, clock: FakeClock) -> None:

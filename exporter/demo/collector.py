@@ -120,8 +120,9 @@ def _histogram(
 class ShopCollector(Collector):
     """Computes every family from the simulation at scrape time."""
 
-    def __init__(self, simulation: Simulation) -> None:
+    def __init__(self, simulation: Simulation, *, whole_buckets: bool = True) -> None:
         self.simulation = simulation
+        self.whole_buckets = whole_buckets
 
     def collect(self) -> Iterator[Metric]:
-        yield from build_families(self.simulation.snapshot())
+        yield from build_families(self.simulation.snapshot(self.whole_buckets))

@@ -42,6 +42,7 @@ class _ShopHTTPServer(ThreadingHTTPServer):
         self.address_family = infos[0][0]
         self.simulation = simulation
         self.collector = ShopCollector(simulation)
+        self.text_collector = ShopCollector(simulation, whole_buckets=False)
         address = infos[0][4]
         super().__init__((str(address[0]), int(address[1])), _ShopHandler)
 
@@ -108,7 +109,8 @@ class _ShopHandler(BaseHTTPRequestHandler):
 
     def _metrics(self) -> None:
         encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
-        body = encoder(self.server.collector)
+        openmetrics = content_type.startswith("application/openmetrics-text")
+        body = encoder(self.server.collector if openmetrics else self.server.text_collector)
         headers = {}
         if "gzip" in self.headers.get("Accept-Encoding", ""):
             body = gzip.compress(body)

@@ -33,8 +33,9 @@ MAX_TICKS_PER_ADVANCE = 900  # a long gap between scrapes is caught up in coarse
 AUTO_BURST_MEAN_INTERVAL_SECONDS = 45 * 60.0
 AUTO_BURST_SECONDS = (120.0, 480.0)
 AUTO_BURST_ERROR_RATIO = (0.1, 0.6)
-# OpenMetrics requires whole numbers in histogram buckets and counts, so the deterministic
-# shop exposes those as floor(rate x elapsed); every other counter is rate x elapsed.
+# OpenMetrics requires whole numbers in histogram buckets and counts, so in OpenMetrics the
+# deterministic shop exposes those as floor(rate x elapsed). The text format has no such rule
+# and gets rate x elapsed exactly, so rates computed from it are exact at any scrape time.
 INTEGER_SUFFIXES = ("_bucket", "_count")
 
 
@@ -98,15 +99,15 @@ class Simulation:
         self._gauges = expected_gauges(Conditions())
         self._open_incidents: list[tuple[float, str, float]] = []  # (resolve at, severity, opened)
 
-    def snapshot(self) -> Snapshot:
-        """Advance to the clock's now and return all values."""
+    def snapshot(self, whole_buckets: bool = True) -> Snapshot:
+        """Advance to the clock's now and return all values (see INTEGER_SUFFIXES)."""
         with self._lock:
             now = self._advance()
             if self.deterministic:
                 dt = now - self._segment_start
                 counters = {k: v + self._rates.get(k, 0.0) * dt for k, v in self._acc.items()}
                 for k, v in counters.items():
-                    if k[0].endswith(INTEGER_SUFFIXES):
+                    if whole_buckets and k[0].endswith(INTEGER_SUFFIXES):
                         counters[k] = float(math.floor(v))
                 gauges = expected_gauges(self._conditions(now))
             else:
