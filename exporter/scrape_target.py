@@ -1,0 +1,396 @@
+"""The scrape stage for one target (scrape -> parse -> relabel -> store): TargetScraper.
+
+Follows Prometheus 3.5's scrapeLoop: target labels attached (honor_labels), metric_relabel_configs
+applied, limits checked with the whole scrape failing on any breach, samples appended at the
+scrape timestamp, stale markers for series that disappeared, and the synthetic `up` and
+`scrape_*` series written after every attempt. scrape() never raises: a failure is `up 0`, a
+counter increment and one log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Final
+
+from exporter import conventions as c
+from exporter.config_scrape import ScrapeJob, ScrapeTarget
+from exporter.exposition import ExpositionError, parse_exposition
+from exporter.labels import METRIC_NAME, STALE_NAN, Labels
+from exporter.relabel import apply_relabel
+from exporter.scrape_http import FetchError, HTTPFetcher, media_type
+from exporter.selfmetrics import SelfMetrics
+from exporter.store import MetricMetadata, SeriesStore
+
+log = logging.getLogger("value_exporter.scrape")
+
+TargetKey = tuple[str, str, Labels]  # job name, address, target labels
+
+# Names the store and /metrics can carry (Prometheus's legacy validation scheme).
+_METRIC_NAME_RE: Final = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_NAME_RE: Final = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+# What Prometheus's scrape loop says about its synthetic series.
+_REPORT_HELP: Final = {
+    c.UP: "Health of the scrape target. 1 means the target is healthy, 0 if the scrape failed.",
+    c.SCRAPE_DURATION: "Duration of the last scrape in seconds.",
+    c.SCRAPE_SAMPLES_SCRAPED: "Number of samples last scraped.",
+    c.SCRAPE_SAMPLES_POST_RELABELING: "Number of samples remaining after metric relabeling "
+                                      "was applied.",
+    c.SCRAPE_SERIES_ADDED: "Number of series in the last scrape.",
+}
+
+
+@dataclass(frozen=True)
+class ScrapeReport:
+    """The outcome of one scrape, as the synthetic series report it."""
+
+    t_ms: int
+    up: bool
+    duration_seconds: float
+    samples_scraped: int
+    samples_post_relabeling: int
+    series_added: int
+    stale_markers: int = 0
+    error: str = ""
+    reason: str = ""  # one of conventions.SCRAPE_FAILURE_REASONS, "" when up
+
+
+@dataclass(frozen=True)
+class TargetHealth:
+    """What /api/v1/targets shows for a target: state is "up", "down" or "unknown"."""
+
+    state: str = "unknown"
+    last_scrape_ms: int | None = None
+    last_duration_s: float = 0.0
+    last_error: str = ""
+
+
+def discovered_labels(target: ScrapeTarget, meta: Labels = ()) -> Labels:
+    """The labels Prometheus lists as discoveredLabels: target settings before relabelling."""
+    job = target.job
+    d = {
+        "__address__": target.address, "__metrics_path__": job.metrics_path,
+        "__scheme__": job.scheme, "__scrape_interval__": str(job.scrape_interval),
+        "__scrape_timeout__": str(job.scrape_timeout),
+    }
+    d.update((k, v) for k, v in target.labels if k != "instance")
+    d.update(meta)
+    return tuple(sorted(d.items()))
+
+
+def may_rename_metrics(job: ScrapeJob) -> bool:
+    """Whether metric_relabel_configs can write `__name__`, so filtering by name before
+    relabelling could drop what a rule needs."""
+    for cfg in job.metric_relabel_configs:
+        if cfg.action == "labelmap" or cfg.target_label == METRIC_NAME or "$" in cfg.target_label:
+            return True
+    return False
+
+
+def count_sample_lines(body: bytes) -> int:
+    """Lines that are neither blank nor comments: the samples a body holds, counted in C.
+
+    Exact for ordinary expositions; off only for lines the parser joins or that start with
+    blanks before `#`."""
+    if not body:
+        return 0
+    lines = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
+    comments = body.count(b"\n#") + (1 if body.startswith(b"#") else 0)
+    blanks = body.count(b"\n\n") + (1 if body.startswith(b"\n") else 0)
+    return max(lines - comments - blanks, 0)
+
+
+@dataclass
+class _Carry:
+    """State a scraper hands to its replacement when only its config changed (a reload)."""
+
+    prev: set[Labels]
+    known: set[Labels]
+    health: TargetHealth
+    last_t_ms: int | None
+
+
+class TargetScraper:
+    """Scrapes one target into the store; one requests.Session; safe to close mid-scrape."""
+
+    def __init__(self, target: ScrapeTarget, job: ScrapeJob, store: SeriesStore,
+                 metrics: SelfMetrics, *, keep_names: frozenset[str] | None,
+                 meta: Labels = ()) -> None:
+        self.target = target
+        self.job = job
+        self.store = store
+        self.metrics = metrics
+        self.keep_names = None if may_rename_metrics(job) else keep_names
+        self.name = f"{job.job_name}/{target.address}"  # the `target` label of self-metrics
+        self.discovered_labels = discovered_labels(target, meta)
+        self._fetcher = HTTPFetcher(job)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._prev: set[Labels] = set()  # series the last successful scrape wrote, no own ts
+        self._known: set[Labels] = set()  # series seen before, for scrape_series_added
+        self._cache: dict[Labels, Labels | None] = {}  # scraped labels -> stored (None: dropped)
+        self._health = TargetHealth()
+        self._last_t_ms: int | None = None
+        self._target_pairs = tuple(p for p in target.labels if not p[0].startswith("__"))
+        self._report_labels = {
+            name: tuple(sorted(((METRIC_NAME, name), *self._target_pairs)))
+            for name in _REPORT_HELP
+        }
+
+    def set_keep_names(self, keep_names: frozenset[str] | None) -> None:
+        """Change the families kept (the rules changed); applies from the next scrape."""
+        with self._lock:
+            self.keep_names = None if may_rename_metrics(self.job) else keep_names
+
+    @property
+    def key(self) -> TargetKey:
+        """Job, address and target labels: what a reload compares to keep this scraper."""
+        return (self.job.job_name, self.target.address, self.target.labels)
+
+    @property
+    def health(self) -> TargetHealth:
+        """A snapshot of the last scrape's outcome."""
+        return self._health
+
+    def scrape(self, t_ms: int) -> ScrapeReport:
+        """Scrape once with timestamp t_ms; never raises."""
+        with self._lock:
+            if self._closed:
+                return ScrapeReport(t_ms, False, 0.0, 0, 0, 0, error="target removed",
+                                    reason="other")
+            start = time.monotonic()
+            try:
+                report = self._scrape(t_ms, start)
+            except Exception as exc:  # a bug must cost one scrape, never the daemon
+                log.exception("event=scrape_crashed target=%s", self.name)
+                report = self._fail(t_ms, start, "other", f"internal error: {type(exc).__name__}")
+            self._finish(report)
+            return report
+
+    def close(self, t_ms: int | None = None, *, stale: bool = True) -> None:
+        """Stop for good: stale markers for everything last written (as Prometheus does when a
+        target goes away), then drop the connections. stale=False skips the markers."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if stale and self._last_t_ms is not None:
+                now = int(time.time() * 1000) if t_ms is None else t_ms
+                ts = max(now, self._last_t_ms + 1)
+                for labels in (*self._prev, *self._report_labels.values()):
+                    self.store.append(labels, ts, STALE_NAN)
+                self._prev = set()
+            self._fetcher.close()
+
+    def handover(self, successor: TargetScraper) -> None:
+        """Give series state to the scraper replacing this one after a config change, so the
+        reload writes no stale markers (Prometheus reuses the scrape cache on reload)."""
+        with self._lock:
+            carry = _Carry(set(self._prev), set(self._known), self._health, self._last_t_ms)
+        successor._adopt(carry)
+        self.close(stale=False)
+
+    def _adopt(self, carry: _Carry) -> None:
+        with self._lock:
+            self._prev, self._known = carry.prev, carry.known
+            self._health, self._last_t_ms = carry.health, carry.last_t_ms
+
+    # -- one scrape --------------------------------------------------------------------
+
+    def _scrape(self, t_ms: int, start: float) -> ScrapeReport:
+        deadline = start + self.job.scrape_timeout / 1000
+        try:
+            fetched = self._fetcher.fetch(self.target.url, deadline)
+            if not fetched.body:
+                # An empty body is an empty scrape to Prometheus, whatever its Content-Type.
+                return self._succeed(t_ms, start, [], 0)
+            media = media_type(fetched.content_type, self.job.fallback_scrape_protocol)
+            parsed = parse_exposition(fetched.body, media, keep_names=self.keep_names)
+        except FetchError as exc:
+            return self._fail(t_ms, start, exc.reason, exc.message)
+        except ExpositionError as exc:
+            return self._fail(t_ms, start, "parse_error", str(exc))
+        if self.keep_names is None:
+            total = len(parsed.samples)
+        else:
+            # The parser skips other families unread; count their lines instead.
+            total = max(count_sample_lines(fetched.body), len(parsed.samples))
+        self._store_metadata(parsed.metadata)
+        honor_ts = self.job.honor_timestamps
+        out: list[tuple[Labels, float, int | None]] = []
+        cache, new_cache = self._cache, {}
+        for i, (raw, value, ts) in enumerate(parsed.samples):
+            if raw in cache:
+                final = cache[raw]
+            else:
+                # Only new label sets are relabelled and checked; the rest reuse the verdict.
+                final = self._mutate(raw)
+                problem = None if final is None else self._check_labels(final)
+                if problem is not None:
+                    counted = i + 1 if self.keep_names is None else total
+                    return self._fail(t_ms, start, *problem, total=counted, added=len(out))
+            new_cache[raw] = final
+            if final is not None:
+                out.append((final, value, ts if honor_ts else None))
+        self._cache = new_cache
+        limit = self.job.limits.sample_limit
+        if limit and len(out) > limit:
+            # Prometheus counts the series the first `limit` appends created before failing.
+            known = self._known
+            added = len({s[0] for s in out[:limit] if s[0] not in known})
+            self._known |= {s[0] for s in out}
+            return self._fail(t_ms, start, "sample_limit", "sample limit exceeded",
+                              total=total, added=len(out), series_added=added)
+        return self._succeed(t_ms, start, out, total)
+
+    def _mutate(self, raw: Labels) -> Labels | None:
+        """Target labels attached as Prometheus's mutateSampleLabels does, then relabelled."""
+        d = dict(raw)
+        if self.job.honor_labels:
+            for name, value in self._target_pairs:
+                d.setdefault(name, value)
+        else:
+            conflicts = [(n, d[n]) for n, _ in self._target_pairs if d.get(n, "")]
+            d.update(self._target_pairs)
+            # Shorter names first, so exported_exported_x never shadows exported_x.
+            for name, value in sorted(conflicts, key=lambda p: len(p[0])):
+                new = name
+                while True:
+                    new = "exported_" + new
+                    if not d.get(new, ""):
+                        d[new] = value
+                        break
+        labels = tuple(sorted((k, v) for k, v in d.items() if v != ""))
+        return apply_relabel(self.job.metric_relabel_configs, labels)
+
+    def _check_labels(self, labels: Labels) -> tuple[str, str] | None:
+        """Prometheus's per-series checks on a new series: (reason, message) or None."""
+        name = ""
+        for k, v in labels:
+            if k == METRIC_NAME:
+                name = v
+            elif not _LABEL_NAME_RE.fullmatch(k):
+                return "parse_error", f"invalid label name {k!r}"
+        if not name:
+            return "parse_error", "__name__ label is missing"
+        if not _METRIC_NAME_RE.fullmatch(name):
+            return "parse_error", f"invalid metric name {name[:50]!r}"
+        lim = self.job.limits
+        if lim.label_limit and len(labels) > lim.label_limit:
+            return "label_limit", (f"label_limit exceeded (metric: {name[:50]}, number of labels:"
+                                   f" {len(labels)}, limit: {lim.label_limit})")
+        for k, v in labels:
+            if lim.label_name_length_limit and len(k.encode()) > lim.label_name_length_limit:
+                return "label_limit", (
+                    f"label_name_length_limit exceeded (metric: {name[:50]}, label name: "
+                    f"{k[:50]}, length: {len(k.encode())}, limit: {lim.label_name_length_limit})")
+            if lim.label_value_length_limit and len(v.encode()) > lim.label_value_length_limit:
+                return "label_limit", (
+                    f"label_value_length_limit exceeded (metric: {name[:50]}, label name: "
+                    f"{k[:50]}, value: {v[:50]!r}, length: {len(v.encode())}, "
+                    f"limit: {lim.label_value_length_limit})")
+        return None
+
+    def _succeed(self, t_ms: int, start: float, out: list[tuple[Labels, float, int | None]],
+                 total: int) -> ScrapeReport:
+        store, known = self.store, self._known
+        cur: set[Labels] = set()
+        seen: set[Labels] = set()
+        series_added = refused = 0
+        for labels, value, ts in out:
+            if labels not in known and labels not in seen:
+                series_added += 1
+            seen.add(labels)
+            if ts is None:
+                cur.add(labels)
+            if store.append(labels, t_ms if ts is None else ts, value) != "ok":
+                refused += 1
+        if refused:
+            log.warning("event=samples_refused target=%s count=%d "
+                        "cause=out_of_order_or_duplicate", self.name, refused)
+        stale = self._write_stale(self._prev - cur, t_ms)
+        self._prev, self._known = cur, seen
+        return self._report(t_ms, start, True, total, len(out), series_added, stale)
+
+    def _fail(self, t_ms: int, start: float, reason: str, error: str, *, total: int = 0,
+              added: int = 0, series_added: int = 0) -> ScrapeReport:
+        # Like Prometheus's empty append after a failure: every series the last successful
+        # scrape wrote ends now; the next success starts from nothing.
+        stale = self._write_stale(self._prev, t_ms)
+        self._prev = set()
+        return self._report(t_ms, start, False, total, added, series_added, stale, reason, error)
+
+    def _write_stale(self, gone: set[Labels], t_ms: int) -> int:
+        for labels in gone:
+            self.store.append(labels, t_ms, STALE_NAN)
+        return len(gone)
+
+    def _report(self, t_ms: int, start: float, up: bool, total: int, added: int,
+                series_added: int, stale: int, reason: str = "", error: str = "") -> ScrapeReport:
+        duration = time.monotonic() - start
+        values = {
+            c.UP: 1.0 if up else 0.0,
+            c.SCRAPE_DURATION: duration,
+            c.SCRAPE_SAMPLES_SCRAPED: float(total),
+            c.SCRAPE_SAMPLES_POST_RELABELING: float(added),
+            c.SCRAPE_SERIES_ADDED: float(series_added),
+        }
+        for name, value in values.items():
+            self.store.append(self._report_labels[name], t_ms, value)
+            if name not in self.store.metadata:
+                self.store.metadata[name] = MetricMetadata("gauge", _REPORT_HELP[name])
+        return ScrapeReport(t_ms, up, duration, total, added, series_added, stale, error, reason)
+
+    def _store_metadata(self, metadata: dict[str, MetricMetadata]) -> None:
+        keep = self.keep_names
+        target = self.store.metadata
+        for family, meta in metadata.items():
+            if keep is None or _family_kept(family, keep):
+                target[family] = meta
+
+    def _finish(self, report: ScrapeReport) -> None:
+        self._last_t_ms = report.t_ms
+        self._health = TargetHealth(
+            state="up" if report.up else "down",
+            last_scrape_ms=report.t_ms,
+            last_duration_s=report.duration_seconds,
+            last_error=report.error,
+        )
+        m, name = self.metrics, self.name
+        m.scrapes.labels(name).inc()
+        m.scrape_duration.labels(name).observe(report.duration_seconds)
+        m.target_up.labels(name).set(1 if report.up else 0)
+        if not report.up:
+            m.scrape_failures.labels(name, report.reason).inc()
+            log.warning("event=scrape_failed target=%s job=%s url=%s reason=%s "
+                        "duration_seconds=%.3f stale_markers=%d error=%s", name,
+                        _quote(self.job.job_name), _quote(_safe_url(self.target.url)),
+                        report.reason, report.duration_seconds, report.stale_markers,
+                        _quote(report.error))
+
+
+def _family_kept(family: str, keep: frozenset[str]) -> bool:
+    if family in keep:
+        return True
+    return any(name.startswith(family) and name[len(family):] in _FAMILY_SUFFIXES
+               for name in keep)
+
+
+_FAMILY_SUFFIXES: Final = frozenset(
+    ("_total", "_created", "_bucket", "_sum", "_count", "_gsum", "_gcount", "_info"))
+
+
+def _quote(value: str) -> str:
+    """A logfmt value: quoted when it has spaces, quotes or `=`."""
+    if value and not any(ch in value for ch in ' "=\n\t'):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _safe_url(url: str) -> str:
+    # Query parameters can carry tokens on some exporters; the log needs only where.
+    return url.split("?", 1)[0]
+
