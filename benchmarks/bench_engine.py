@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import itertools
 import gc
+import itertools
 import random
 import sys
 import time

@@ -6,6 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+ENVIRONMENT_HELP = """environment:
+  VALUE_EXPORTER_CONFIG   config file for `run` when --config is not given
+  VALUE_EXPORTER_LISTEN   listen address, overriding `listen` in the config file
+"""
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
@@ -14,11 +19,37 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Prometheus sidecar that derives SLOs and business value from technology metrics."
         ),
+        epilog=ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    run = sub.add_parser("run", help="run the daemon", epilog=ENVIRONMENT_HELP,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("--config", help="config file (default: $VALUE_EXPORTER_CONFIG)")
+    run.add_argument("--web.listen-address", dest="listen",
+                     help="address to serve on (default: the config's `listen`)")
+    run.add_argument("--log.level", dest="log_level", default="info",
+                     choices=("debug", "info", "warning", "error"))
+
+    demo = sub.add_parser("demo", help="start the bundled demo shop and the daemon on it")
+    demo.add_argument("--shop-only", action="store_true",
+                      help="serve only the demo shop's metrics (no daemon)")
+    demo.add_argument("--shop-listen", default="127.0.0.1:9878", help="address of the demo shop")
+    demo.add_argument("--listen", default="127.0.0.1:9877", help="address of the daemon")
+    demo.add_argument("--deterministic", action="store_true",
+                      help="linear counters and no random bursts (for tests)")
+    demo.add_argument("--rules", default=None,
+                      help="rule files folder (default: the rules/ folder of this checkout)")
+    demo.add_argument("--log.level", dest="log_level", default="info",
+                      choices=("debug", "info", "warning", "error"))
+
     check = sub.add_parser("check", help="validate configuration, rules or metrics")
     check_sub = check.add_subparsers(dest="what", required=True, metavar="WHAT")
+    config = check_sub.add_parser("config", help="validate a daemon configuration file")
+    config.add_argument("file")
+    rules = check_sub.add_parser("rules", help="validate rule files (every error at once)")
+    rules.add_argument("files", nargs="+", metavar="FILE")
     metrics = check_sub.add_parser(
         "metrics", help="validate an exposition (Prometheus text or OpenMetrics) strictly"
     )
@@ -30,35 +61,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="exposition format (default: OpenMetrics if the input ends with # EOF, else text)",
     )
 
-    config = check_sub.add_parser("config", help="validate a daemon configuration file")
-    config.add_argument("file")
-
-    rules = check_sub.add_parser("rules", help="validate rule files (every error at once)")
-    rules.add_argument("files", nargs="+", metavar="FILE")
+    test = sub.add_parser("test", help="run rule unit tests in promtool's `test rules` format")
+    test.add_argument("files", nargs="+", metavar="FILE")
 
     promqltest = sub.add_parser(
         "promqltest", help="run PromQL test scripts in Prometheus's promqltest format"
     )
     promqltest.add_argument("files", nargs="+", metavar="FILE")
-
-    demo = sub.add_parser("demo", help="start the bundled demo shop and the daemon on it")
-    demo.add_argument(
-        "--shop-only",
-        action="store_true",
-        help="serve only the demo shop's metrics (no daemon)",
-    )
-    demo.add_argument("--shop-listen", default="127.0.0.1:9878", help="address of the demo shop")
-    demo.add_argument(
-        "--deterministic",
-        action="store_true",
-        help="linear counters and no random bursts (for tests)",
-    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `value-exporter` console script."""
     args = build_parser().parse_args(argv)
+    if args.command == "run":
+        from exporter.run import run_command
+
+        return run_command(args.config, args.listen, args.log_level)
+    if args.command == "demo":
+        if args.shop_only:
+            from exporter.demo.shop import run_shop_command
+
+            return run_shop_command(args.shop_listen, deterministic=args.deterministic)
+        from exporter.run import demo_command
+
+        return demo_command(args.shop_listen, args.listen, args.rules,
+                            deterministic=args.deterministic, log_level=args.log_level)
     if args.command == "check" and args.what == "metrics":
         from exporter.exposition import check_metrics_command
 
@@ -71,17 +99,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from exporter.rules.load import check_rules_command
 
         return check_rules_command(args.files)
+    if args.command == "test":
+        from exporter.ruletest import run_rule_tests
+
+        return run_rule_tests(args.files)
     if args.command == "promqltest":
         from exporter.promql.promqltest import run_files
 
         return run_files(args.files)
-    if args.command == "demo":
-        from exporter.demo.shop import run_shop_command
-
-        if args.shop_only:
-            return run_shop_command(args.shop_listen, deterministic=args.deterministic)
-        print("value-exporter demo: the daemon arrives with issue 3; use --shop-only for now.")
-        return 0
     raise AssertionError(f"unhandled command {args.command!r}")
 
 

@@ -104,6 +104,8 @@ def check_listen(text: str) -> str | None:
     """Problem with a listen address (`host:port`, host optional), or None."""
     if not text or ":" not in text:
         return f'"{text}" has no port'
+    if text.endswith(":0"):  # port 0: the system picks a free port (tests, several instances)
+        return check_address(text[:-1] + "1")
     return check_address(text)
 
 

@@ -209,6 +209,11 @@ class TargetScraper:
                 return self._succeed(t_ms, start, [], 0)
             media = media_type(fetched.content_type, self.job.fallback_scrape_protocol)
             parsed = parse_exposition(fetched.body, media, keep_names=self.keep_names)
+            if self.keep_names is not None and not parsed.samples:
+                # The name filter reads no line of other families, so a body that is not an
+                # exposition at all (an HTML error page, garbage) would pass as empty. When
+                # nothing was kept, parse everything once so such a body fails as it should.
+                parse_exposition(fetched.body, media)
         except FetchError as exc:
             return self._fail(t_ms, start, exc.reason, exc.message)
         except ExpositionError as exc:

@@ -75,7 +75,10 @@ def test_dockerfile_install_steps_and_healthcheck(image_venv: Path, tmp_path: Pa
     assert "run" in help_text.stdout
     config = tmp_path / "config.yaml"
     (tmp_path / "rules.yaml").write_text("groups: []\n")
-    config.write_text(f"listen: 127.0.0.1:0\nrule_files: [rules.yaml]\nstate_dir: {tmp_path}\n")
+    config.write_text(
+        f"listen: 127.0.0.1:0\nrule_files: [rules.yaml]\nstate_dir: {tmp_path}\n"
+        "targets: [{name: app, url: 'http://127.0.0.1:9/metrics'}]\n"
+    )
     from exporter.daemon import Daemon
 
     daemon = Daemon(str(config))

@@ -1,0 +1,377 @@
+"""The daemon: wires config, scrape, store, rule evaluation, export and web endpoints together."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import yaml
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from prometheus_client.exposition import choose_encoder
+
+from exporter.api import Api, format_value_e
+from exporter.config import Config, apply_environment, config_to_public_dict, load_config
+from exporter.errors import UserError
+from exporter.evaluate import GroupEvaluator
+from exporter.export import ExportedFamily, RecordedSeriesCollector
+from exporter.promql.analysis import longest_lookback_ms, selected_metric_names
+from exporter.rules.load import load_rule_files
+from exporter.rules.model import AlertingRule, RecordingRule, RuleSet
+from exporter.scrape import ScrapeManager
+from exporter.selfmetrics import SelfMetrics
+from exporter.store import SeriesStore
+from exporter.web import Request, Response, Router, WebServer
+
+log = logging.getLogger("value_exporter")
+
+# Synthetic series every scrape writes; rules may read them even if no family has the name.
+_SCRAPE_SERIES = frozenset({
+    "up", "scrape_duration_seconds", "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling", "scrape_series_added",
+})
+HOUSEKEEPING_INTERVAL_S = 60
+
+
+@dataclass
+class _Loaded:
+    """A configuration with its rules: what a reload swaps in as a whole, or not at all."""
+
+    config: Config
+    rules: RuleSet
+    evaluators: dict[tuple[str, str], GroupEvaluator]
+    families: list[ExportedFamily]
+    keep_names: frozenset[str] | None
+    retention_ms: int
+
+
+class Daemon:
+    """One running value-exporter: `start()`, then `stop()`; `reload()` any time."""
+
+    def __init__(self, config_path: str, *, listen: str | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.config_path = config_path
+        self._listen_override = listen
+        self._clock = clock
+        self.store = SeriesStore()
+        self.metrics = SelfMetrics()
+        self.metrics.registry.register(
+            RecordedSeriesCollector(self.store, lambda: self._loaded.families, self.now_ms)
+        )
+        self._reload_lock = threading.Lock()
+        self._loaded = self._load()
+        self.scrapes = ScrapeManager(self.store, self.metrics, self._loaded.keep_names)
+        self.scheduler = BackgroundScheduler(timezone=UTC)
+        self.scheduler.add_listener(self._on_skipped, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+        self._pending_first_round: set[str] = set()
+        self._ready = threading.Event()
+        self._stopped = threading.Event()
+        router = Router()
+        self._routes(router)
+        self.web = WebServer(listen or self._loaded.config.listen, router)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def now_ms(self) -> int:
+        """The daemon's clock in milliseconds."""
+        return int(self._clock() * 1000)
+
+    def start(self) -> None:
+        """Start scraping, evaluating and serving."""
+        self._schedule(self._loaded)
+        self.scheduler.start()
+        self.web.start()
+        log.info("event=started listen=%s targets=%d rule_groups=%d", self.listen_address,
+                 len(self.scrapes.scrapers()), len(self._loaded.evaluators))
+
+    @property
+    def listen_address(self) -> str:
+        """Where the web endpoints are served (with the real port when 0 was asked)."""
+        host = (self._listen_override or self._loaded.config.listen).rpartition(":")[0]
+        return f"{host}:{self.web.port}"
+
+    def stop(self, timeout_s: float | None = None) -> None:
+        """Stop scheduling, let running scrapes finish (bounded by their timeout), stop serving."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self.scheduler.shutdown(wait=True)
+        self.web.stop()
+        log.info("event=stopped")
+
+    @property
+    def ready(self) -> bool:
+        """True after every target was scraped and every group evaluated once."""
+        return self._ready.is_set()
+
+    # -- loading and reloading -----------------------------------------------------------------
+
+    def _load(self) -> _Loaded:
+        config = apply_environment(load_config(self.config_path))
+        for warning in config.warnings:
+            log.warning("event=config_warning %s", warning)
+        rules = load_rule_files(list(config.rule_files))
+        exprs = [rule.expr for group in rules.groups for rule in group.rules]
+        keep = None if config.keep_all_series else selected_metric_names(exprs)
+        if keep is not None:
+            keep = keep | _SCRAPE_SERIES
+        interval = int(config.evaluation_interval)
+        evaluators = {
+            group.key: GroupEvaluator(
+                group, self.store, external_labels=config.external_labels,
+                default_interval_ms=interval,
+            )
+            for group in rules.groups
+        }
+        families: dict[str, ExportedFamily] = {}
+        for group in rules.groups:
+            for rule in group.rules:
+                if isinstance(rule, RecordingRule) and rule.name not in families:
+                    families[rule.name] = ExportedFamily(
+                        rule.name, f"Recorded by rule group {group.name!r}: {rule.expr}"
+                    )
+        retention = longest_lookback_ms(exprs, self.store.lookback_ms) + 2 * interval
+        return _Loaded(config, rules, evaluators, list(families.values()), keep, retention)
+
+    def reload(self) -> list[str]:
+        """Load config and rules again; on any error keep the running ones and return the errors."""
+        with self._reload_lock:
+            try:
+                loaded = self._load()
+            except UserError as exc:
+                self.metrics.config_last_reload_successful.set(0)
+                for line in exc.lines():
+                    log.error("event=reload_failed problem=%r", line)
+                return exc.lines()
+            old = self._loaded
+            # Groups whose definition did not change keep their evaluator (alert state).
+            for key, evaluator in loaded.evaluators.items():
+                previous = old.evaluators.get(key)
+                if previous is not None and previous.group == evaluator.group:
+                    loaded.evaluators[key] = previous
+            self._loaded = loaded
+            self.scrapes.keep_names = loaded.keep_names
+            self._unschedule()
+            self._schedule(loaded)
+            self.metrics.config_last_reload_successful.set(1)
+            self.metrics.config_last_reload_success_time.set(self._clock())
+            log.info("event=reloaded targets=%d rule_groups=%d", len(self.scrapes.scrapers()),
+                     len(loaded.evaluators))
+            return []
+
+    # -- scheduling ------------------------------------------------------------------------
+
+    def _schedule(self, loaded: _Loaded, *, apply: bool = True) -> None:
+        if apply:
+            self.scrapes.apply(list(loaded.config.scrape_jobs))
+        scrapers = self.scrapes.scrapers()
+        start = datetime.now(UTC)
+        jobs = len(scrapers) + len(loaded.evaluators) + 2
+        self.scheduler.configure(executors={"default": ThreadPoolExecutor(max(jobs, 4))}) \
+            if not self.scheduler.running else None
+        for scraper in scrapers:
+            job_id = f"scrape:{scraper.name}"
+            self._pending_first_round.add(job_id)
+            interval = int(scraper.job.scrape_interval) / 1000
+            self.scheduler.add_job(
+                self._run_scrape, IntervalTrigger(seconds=interval, start_date=start),
+                args=(scraper, job_id), id=job_id, name=f"scrape {scraper.target.address}",
+                next_run_time=start, coalesce=True, max_instances=1,
+                misfire_grace_time=max(1, math.ceil(interval)), replace_existing=True,
+            )
+        for key, evaluator in loaded.evaluators.items():
+            job_id = f"rules:{key[0]}:{key[1]}"
+            self._pending_first_round.add(job_id)
+            interval = evaluator.interval_ms / 1000
+            self.scheduler.add_job(
+                self._run_group, IntervalTrigger(seconds=interval, start_date=start),
+                args=(evaluator, job_id, start.timestamp(), interval), id=job_id,
+                name=f"rule group {key[1]}", next_run_time=start, coalesce=True,
+                max_instances=1, misfire_grace_time=max(1, math.ceil(interval)),
+                replace_existing=True,
+            )
+        self.scheduler.add_job(
+            self._housekeeping, IntervalTrigger(seconds=HOUSEKEEPING_INTERVAL_S),
+            id="housekeeping", coalesce=True, max_instances=1, replace_existing=True,
+        )
+        refresh_s = self.scrapes.discovery_interval_seconds()
+        if refresh_s is not None:
+            self.scheduler.add_job(
+                self._refresh_discovery, IntervalTrigger(seconds=refresh_s), id="discovery",
+                coalesce=True, max_instances=1, replace_existing=True,
+            )
+
+    def _refresh_discovery(self) -> None:
+        # Targets found or lost by DNS get scrape jobs, or lose them, as a reload would.
+        before = {s.name for s in self.scrapes.scrapers()}
+        self.scrapes.refresh_discovery()
+        if before != {s.name for s in self.scrapes.scrapers()}:
+            with self._reload_lock:
+                self._unschedule()
+                self._schedule(self._loaded, apply=False)
+
+    def _unschedule(self) -> None:
+        for job in self.scheduler.get_jobs():
+            job.remove()
+        self._pending_first_round.clear()
+
+    def _run_scrape(self, scraper: Any, job_id: str) -> None:
+        scraper.scrape(self.now_ms())
+        self._first_round_done(job_id)
+
+    def _run_group(self, evaluator: GroupEvaluator, job_id: str, start_s: float,
+                   interval_s: float) -> None:
+        # The scheduled run time, not the moment the thread got to it: with coalescing and a
+        # grace time of one interval, that is the latest grid point at or before now.
+        now_s = self._clock()
+        scheduled_s = start_s + math.floor((now_s - start_s) / interval_s) * interval_s
+        t_ms = round(scheduled_s * 1000)
+        name = evaluator.group.name
+        result = evaluator.evaluate(t_ms)
+        self.metrics.rule_group_iterations.labels(name).inc()
+        self.metrics.rule_group_duration.labels(name).observe(result.duration_s)
+        self.metrics.rule_group_last_duration.labels(name).set(result.duration_s)
+        self.metrics.rule_group_last_evaluation.labels(name).set(t_ms / 1000)
+        self.metrics.rule_group_rules.labels(name).set(len(evaluator.group.rules))
+        for status in result.errors:
+            self.metrics.rule_evaluation_failures.labels(name, status.rule.name).inc()
+            log.warning("event=rule_failed group=%r rule=%r error=%r", name, status.rule.name,
+                        status.last_error)
+        self._first_round_done(job_id)
+
+    def _first_round_done(self, job_id: str) -> None:
+        if self._ready.is_set():
+            return
+        self._pending_first_round.discard(job_id)
+        if not self._pending_first_round:
+            self._ready.set()
+            self.metrics.ready.set(1)
+            log.info("event=ready")
+
+    def _on_skipped(self, event: JobExecutionEvent) -> None:
+        kind, _, rest = str(event.job_id).partition(":")
+        if kind == "scrape":
+            self.metrics.scrape_iterations_missed.labels(rest).inc()
+        elif kind == "rules":
+            self.metrics.rule_group_iterations_missed.labels(rest.rpartition(":")[2]).inc()
+
+    def _housekeeping(self) -> None:
+        self.store.truncate(self.now_ms() - self._loaded.retention_ms)
+        self.metrics.store_series.set(len(self.store))
+        self.metrics.store_samples.set(self.store.sample_count())
+
+    # -- web ---------------------------------------------------------------------------------
+
+    def _routes(self, router: Router) -> None:
+        router.add("/metrics", self._serve_metrics)
+        router.add("/-/healthy", lambda r: Response.text("value-exporter is Healthy.\n"))
+        router.add("/-/ready", self._serve_ready)
+        router.add("/-/reload", self._serve_reload, ("POST", "PUT"))
+        Api(self).register(router)
+
+    def _serve_metrics(self, request: Request) -> Response:
+        encoder, content_type = choose_encoder(request.header("accept"))
+        return Response(200, encoder(self.metrics.registry), content_type)
+
+    def _serve_ready(self, request: Request) -> Response:
+        if self.ready:
+            return Response.text("value-exporter is Ready.\n")
+        return Response.text("value-exporter is not ready yet.\n", 503)
+
+    def _serve_reload(self, request: Request) -> Response:
+        errors = self.reload()
+        if errors:
+            return Response.text("failed to reload config:\n" + "\n".join(errors) + "\n", 500)
+        return Response.text("")
+
+    # -- read API view -----------------------------------------------------------------------
+
+    def config_yaml(self) -> str:
+        """The loaded configuration with secrets masked."""
+        return yaml.safe_dump(config_to_public_dict(self._loaded.config), sort_keys=False)
+
+    def targets_payload(self) -> dict[str, Any]:
+        """`/api/v1/targets` in Prometheus's shape."""
+        active = []
+        for scraper in self.scrapes.scrapers():
+            health = scraper.health
+            active.append({
+                "discoveredLabels": dict(scraper.discovered_labels),
+                "labels": dict(scraper.target.labels),
+                "scrapePool": scraper.job.job_name,
+                "scrapeUrl": scraper.target.url,
+                "globalUrl": scraper.target.url,
+                "lastError": health.last_error,
+                "lastScrape": _rfc3339(health.last_scrape_ms),
+                "lastScrapeDuration": health.last_duration_s,
+                "health": health.state,
+                "scrapeInterval": str(scraper.job.scrape_interval),
+                "scrapeTimeout": str(scraper.job.scrape_timeout),
+            })
+        return {"activeTargets": active, "droppedTargets": [], "droppedTargetCounts": {}}
+
+    def rules_payload(self, kind: str | None) -> dict[str, Any]:
+        """`/api/v1/rules` in Prometheus's shape (`type=alert|record` filters)."""
+        groups = []
+        for (file, name), evaluator in self._loaded.evaluators.items():
+            rules = []
+            for status, state in zip(evaluator.statuses, evaluator.alert_states, strict=True):
+                rule = status.rule
+                common = {
+                    "name": rule.name, "query": rule.expr, "labels": dict(rule.labels),
+                    "health": status.health, "lastError": status.last_error,
+                    "evaluationTime": status.duration_s,
+                    "lastEvaluation": _rfc3339(status.last_evaluation_ms),
+                }
+                if isinstance(rule, AlertingRule) and state is not None:
+                    if kind == "record":
+                        continue
+                    alerts = [_alert_json(a) for a in state.active_alerts()]
+                    rules.append({
+                        **common, "type": "alerting", "state": state.state,
+                        "duration": rule.for_ms / 1000, "keepFiringFor": rule.keep_firing_for_ms
+                        / 1000, "annotations": dict(rule.annotations), "alerts": alerts,
+                    })
+                elif kind != "alert":
+                    rules.append({**common, "type": "recording"})
+            groups.append({
+                "name": name, "file": file, "rules": rules,
+                "interval": evaluator.interval_ms / 1000, "limit": evaluator.group.limit,
+                "evaluationTime": evaluator.last_duration_s,
+                "lastEvaluation": _rfc3339(evaluator.last_evaluation_ms),
+            })
+        return {"groups": groups}
+
+    def alerts_payload(self) -> dict[str, Any]:
+        """`/api/v1/alerts`: every pending and firing alert."""
+        alerts: list[dict[str, Any]] = []
+        for evaluator in self._loaded.evaluators.values():
+            for state in evaluator.alert_states:
+                if state is not None:
+                    alerts.extend(_alert_json(a) for a in state.active_alerts())
+        return {"alerts": alerts}
+
+
+def _rfc3339(t_ms: int | None) -> str:
+    if t_ms is None:
+        return "0001-01-01T00:00:00Z"
+    stamp = datetime.fromtimestamp(0, UTC) + timedelta(milliseconds=t_ms)
+    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _alert_json(alert: Any) -> dict[str, Any]:
+    return {
+        "labels": dict(alert.labels),
+        "annotations": dict(alert.annotations),
+        "state": alert.state,
+        "activeAt": _rfc3339(alert.active_at),
+        "value": format_value_e(alert.value),
+    }

@@ -1,0 +1,187 @@
+"""Tests for the running daemon: scrape, evaluate, export, read API, reload, bad inputs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+from exporter.daemon import Daemon
+from exporter.demo.shop import ShopServer, start_shop
+from exporter.demo.simulation import Conditions, deterministic_rates
+from tests.scrape_fixtures import Target, free_port, respond, wait_until
+
+RULES = """
+groups:
+  - name: shop
+    interval: 1s
+    rules:
+      - record: shop:checkout_conversion:ratio_rate1m
+        expr: |
+          sum(rate(shop_journey_events_total{stage="order_paid"}[1m]))
+            / sum(rate(shop_journey_events_total{stage="checkout_started"}[1m]))
+      - record: route:shop_http_requests:rate1m
+        expr: sum by (route) (rate(shop_http_requests_total[1m]))
+      - record: shop:routes:count
+        expr: count(route:shop_http_requests:rate1m)
+      - alert: ShopUp
+        expr: up{job="shop"} == 1
+        labels: {severity: info}
+        annotations: {summary: "shop {{ $labels.instance }} is up ({{ $value }})"}
+"""
+
+
+def _write_config(folder: Path, targets: list[dict[str, Any]], rules: str = RULES) -> Path:
+    (folder / "rules.yaml").write_text(rules)
+    config = {
+        "listen": "127.0.0.1:0",
+        "scrape_interval": "1s",
+        "scrape_timeout": "500ms",
+        "evaluation_interval": "1s",
+        "rule_files": ["rules.yaml"],
+        "state_dir": str(folder / "state"),
+        "targets": targets,
+    }
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture
+def shop() -> Iterator[ShopServer]:
+    server = start_shop("127.0.0.1:0", deterministic=True)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, shop: ShopServer) -> Iterator[Daemon]:
+    path = _write_config(tmp_path, [{"name": "shop", "url": f"{shop.url}/metrics"}])
+    d = Daemon(str(path))
+    d.start()
+    yield d
+    d.stop()
+
+
+def _url(d: Daemon, path: str) -> str:
+    return f"http://{d.listen_address}{path}"
+
+
+def _query(d: Daemon, expr: str) -> list[dict[str, Any]]:
+    body = requests.get(_url(d, "/api/v1/query"), params={"query": expr}, timeout=5).json()
+    assert body["status"] == "success", body
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
+def test_scrapes_evaluates_and_exports(daemon: Daemon) -> None:
+    """Recorded series appear on /metrics and in the query API with the exact derived values."""
+    assert wait_until(lambda: daemon.ready, 10)
+    assert requests.get(_url(daemon, "/-/ready"), timeout=5).status_code == 200
+    assert wait_until(lambda: bool(_query(daemon, "shop:checkout_conversion:ratio_rate1m")), 10)
+    rates = deterministic_rates(Conditions())
+    paid = rates[("shop_journey_events_total", (("stage", "order_paid"),))]
+    started = rates[("shop_journey_events_total", (("stage", "checkout_started"),))]
+    value = float(_query(daemon, "shop:checkout_conversion:ratio_rate1m")[0]["value"][1])
+    assert value == pytest.approx(paid / started, rel=1e-9)
+    metrics = requests.get(_url(daemon, "/metrics"), timeout=5).text
+    assert "# TYPE shop:checkout_conversion:ratio_rate1m gauge" in metrics
+    assert 'route:shop_http_requests:rate1m{route="/checkout"}' in metrics
+    assert "value_exporter_ready 1.0" in metrics
+    assert 'value_exporter_rule_group_last_evaluation_timestamp_seconds{rule_group="shop"}' \
+        in metrics
+    # Raw scraped families are not re-exported: only what the rules derive.
+    assert "shop_http_requests_total" not in metrics.replace("rate(shop_http_requests_total", "")
+
+
+def test_read_api_shapes(daemon: Daemon) -> None:
+    """Targets, rules, alerts, labels, series and range queries answer in Prometheus's shape."""
+    assert wait_until(lambda: bool(_query(daemon, 'ALERTS{alertname="ShopUp"}')), 10)
+    targets = requests.get(_url(daemon, "/api/v1/targets"), timeout=5).json()["data"]
+    assert targets["activeTargets"][0]["health"] == "up"
+    rules = requests.get(_url(daemon, "/api/v1/rules"), timeout=5).json()["data"]["groups"]
+    assert [r["type"] for r in rules[0]["rules"]] == ["recording"] * 3 + ["alerting"]
+    alerts = requests.get(_url(daemon, "/api/v1/alerts"), timeout=5).json()["data"]["alerts"]
+    assert alerts[0]["state"] == "firing"
+    assert alerts[0]["annotations"]["summary"].startswith("shop 127.0.0.1:")
+    labels = requests.get(_url(daemon, "/api/v1/labels"), timeout=5).json()["data"]
+    assert {"__name__", "job", "instance", "route"} <= set(labels)
+    values = requests.get(_url(daemon, "/api/v1/label/job/values"), timeout=5).json()["data"]
+    assert values == ["shop"]
+    series = requests.get(_url(daemon, "/api/v1/series"), params={"match[]": "up"},
+                          timeout=5).json()["data"]
+    assert series == [{"__name__": "up", "instance": series[0]["instance"], "job": "shop"}]
+    now = time.time()
+    matrix = requests.get(_url(daemon, "/api/v1/query_range"), timeout=5, params={
+        "query": "up", "start": now - 1, "end": now, "step": "0.5"}).json()["data"]
+    assert matrix["resultType"] == "matrix" and len(matrix["result"][0]["values"]) == 3
+    bad = requests.get(_url(daemon, "/api/v1/query"), params={"query": "sum("}, timeout=5)
+    assert bad.status_code == 400 and bad.json()["errorType"] == "bad_data"
+    buildinfo = requests.get(_url(daemon, "/api/v1/status/buildinfo"), timeout=5).json()
+    assert buildinfo["data"]["application"] == "value-exporter"
+
+
+def test_reload_keeps_running_config_on_error(daemon: Daemon, tmp_path: Path) -> None:
+    """A reload with a broken rule file reports it and keeps the old rules; a good one applies."""
+    assert wait_until(lambda: daemon.ready, 10)
+    assert requests.get(_url(daemon, "/-/reload"), timeout=5).status_code == 405
+    rules = tmp_path / "rules.yaml"
+    good = rules.read_text()
+    rules.write_text(good.replace("expr: count(route:shop_http_requests:rate1m)", "expr: sum("))
+    response = requests.post(_url(daemon, "/-/reload"), timeout=5)
+    assert response.status_code == 500
+    assert "rules.yaml:13:15" in response.text and "parse error" in response.text
+    metrics = requests.get(_url(daemon, "/metrics"), timeout=5).text
+    assert "value_exporter_config_last_reload_successful 0.0" in metrics
+    assert wait_until(lambda: bool(_query(daemon, "shop:routes:count")), 10)
+    rules.write_text(good.replace("shop:routes:count", "shop:routes:total"))
+    assert requests.post(_url(daemon, "/-/reload"), timeout=5).status_code == 200
+    assert wait_until(lambda: bool(_query(daemon, "shop:routes:total")), 10)
+
+
+def test_bad_targets_never_stop_the_daemon(tmp_path: Path, shop: ShopServer) -> None:
+    """Down, hanging, garbage and huge targets are each reported; the good one still works."""
+
+    def hang(h: Any) -> None:
+        time.sleep(3)
+
+    huge = b"x" * (100 * 1024 * 1024)
+    with Target(hang) as hanging, Target(respond("this is {not metrics\n")) as garbage, \
+            Target(respond(huge)) as large:
+        down = f"127.0.0.1:{free_port()}"
+        targets = [
+            {"name": "shop", "url": f"{shop.url}/metrics"},
+            {"name": "down", "url": f"http://{down}/metrics"},
+            {"name": "hangs", "url": f"http://{hanging.address}/metrics"},
+            {"name": "garbage", "url": f"http://{garbage.address}/metrics"},
+            {"name": "huge", "url": f"http://{large.address}/metrics",
+             "body_size_limit": "10MB"},
+        ]
+        d = Daemon(str(_write_config(tmp_path, targets)))
+        d.start()
+        try:
+            assert wait_until(lambda: d.ready, 15)
+            reasons = {"down": "refused", "hangs": "timeout", "garbage": "parse_error",
+                       "huge": "too_large"}
+
+            def all_reported() -> bool:
+                text = requests.get(_url(d, "/metrics"), timeout=5).text
+                return all(f'target="{name}/' in text and f'reason="{why}"' in text
+                           for name, why in reasons.items())
+
+            assert wait_until(all_reported, 15)
+            health = {t["labels"]["job"]: t for t in requests.get(
+                _url(d, "/api/v1/targets"), timeout=5).json()["data"]["activeTargets"]}
+            assert health["shop"]["health"] == "up"
+            for name in reasons:
+                assert health[name]["health"] == "down" and health[name]["lastError"], name
+            ups = {r["metric"]["job"]: r["value"][1] for r in _query(d, "up")}
+            assert ups == {"shop": "1", "down": "0", "hangs": "0", "garbage": "0", "huge": "0"}
+            assert requests.get(_url(d, "/-/healthy"), timeout=5).status_code == 200
+        finally:
+            d.stop()
