@@ -46,6 +46,9 @@ from exporter.yamlnodes import Invalid, Kind, MapReader, Problems
 
 PROTOCOLS = ("PrometheusText0.0.4", "PrometheusText1.0.0", "OpenMetricsText0.0.1",
              "OpenMetricsText1.0.0")
+# Prometheus 3.5's default scrape_protocols for float-only scrapes, most preferred first.
+DEFAULT_SCRAPE_PROTOCOLS = ("OpenMetricsText1.0.0", "OpenMetricsText0.0.1",
+                            "PrometheusText1.0.0", "PrometheusText0.0.4")
 DNS_REFRESH_DEFAULT = Duration(30_000)
 
 
@@ -95,6 +98,7 @@ class ScrapeJob:
     metric_relabel_configs: tuple[RelabelConfig, ...] = ()
     limits: ScrapeLimits = field(default_factory=ScrapeLimits)
     fallback_scrape_protocol: str | None = None
+    scrape_protocols: tuple[str, ...] = DEFAULT_SCRAPE_PROTOCOLS
     static_configs: tuple[StaticConfig, ...] = ()
     dns_sd_configs: tuple[DNSSDConfig, ...] = ()
     discovered_labels: Labels = ()  # extra labels for DNS-discovered targets (simple form)
@@ -246,7 +250,6 @@ SCRAPE_HINTS = {
                        "set target labels in static_configs)",
     "bearer_token": "authorization: {credentials_file: ...}",
     "bearer_token_file": "authorization: {credentials_file: ...}",
-    "scrape_protocols": "fallback_scrape_protocol (content negotiation is fixed)",
 }
 SD_SUPPORTED = "static_configs or dns_sd_configs (the service discovery supported here)"
 
@@ -281,6 +284,7 @@ def read_scrape_config(m: MapReader, base_dir: Path, interval: Duration,
         metric_relabel_configs=read_relabel_configs(m, "metric_relabel_configs"),
         limits=read_limits(m),
         fallback_scrape_protocol=m.optional("fallback_scrape_protocol", one_of(*PROTOCOLS), None),
+        scrape_protocols=read_scrape_protocols(m),
         static_configs=tuple(statics),
         dns_sd_configs=read_dns_sd_configs(m),
     )
@@ -329,12 +333,25 @@ def read_simple_target(m: MapReader, base_dir: Path, interval: Duration,
         metric_relabel_configs=read_relabel_configs(m, "metric_relabel_configs"),
         limits=read_limits(m),
         fallback_scrape_protocol=m.optional("fallback_scrape_protocol", one_of(*PROTOCOLS), None),
+        scrape_protocols=read_scrape_protocols(m),
         static_configs=() if dns else (StaticConfig((parts.netloc,), labels),),
         dns_sd_configs=dns,
         discovered_labels=labels if dns else (),
     )
     m.finish(SIMPLE_HINTS)
     return job
+
+
+def read_scrape_protocols(m: MapReader) -> tuple[str, ...]:
+    """`scrape_protocols`: the formats to ask for, in order of preference (no duplicates)."""
+    protocols = m.optional("scrape_protocols", list_of(one_of(*PROTOCOLS)), None)
+    if protocols is None:
+        return DEFAULT_SCRAPE_PROTOCOLS
+    if not protocols:
+        m.error("scrape_protocols", "empty list", "at least one of " + ", ".join(PROTOCOLS))
+    elif len(set(protocols)) != len(protocols):
+        m.error("scrape_protocols", "a protocol is listed twice", "each protocol once")
+    return tuple(protocols) or DEFAULT_SCRAPE_PROTOCOLS
 
 
 def _query_params(query: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -362,6 +379,8 @@ def public_job(job: ScrapeJob) -> dict[str, Any]:
     out.update(limits)
     if job.fallback_scrape_protocol:
         out["fallback_scrape_protocol"] = job.fallback_scrape_protocol
+    if job.scrape_protocols != DEFAULT_SCRAPE_PROTOCOLS:
+        out["scrape_protocols"] = list(job.scrape_protocols)
     if job.static_configs:
         out["static_configs"] = [_public_static(g) for g in job.static_configs]
     if job.dns_sd_configs:

@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,19 +28,33 @@ from urllib3.response import HTTPResponse
 
 from exporter import __version__
 from exporter.config_http import HTTPClientConfig, TLSConfig
-from exporter.config_scrape import ScrapeJob
+from exporter.config_scrape import DEFAULT_SCRAPE_PROTOCOLS, ScrapeJob
 
-# Prometheus 3.5's acceptHeader() over its default scrape_protocols, weights counting down from
-# 0.6 (five known protocols + 1). Prometheus 3.5 asks for `escaping=allow-utf-8`; we ask for
-# `underscores` as Prometheus does with `metric_name_validation_scheme: legacy`, because the
-# store, relabelling and /metrics here only carry classic names.
-ACCEPT_HEADER = (
-    "application/openmetrics-text;version=1.0.0;escaping=underscores;q=0.6,"
-    "application/openmetrics-text;version=0.0.1;q=0.5,"
-    "text/plain;version=1.0.0;escaping=underscores;q=0.4,"
-    "text/plain;version=0.0.4;q=0.3,"
-    "*/*;q=0.2"
-)
+# The media type each scrape protocol asks for. Prometheus 3.5 asks for `escaping=allow-utf-8`;
+# we ask for `underscores` as Prometheus does with `metric_name_validation_scheme: legacy`,
+# because the store, relabelling and /metrics here only carry classic names.
+_PROTOCOL_HEADERS = {
+    "OpenMetricsText1.0.0": "application/openmetrics-text;version=1.0.0;escaping=underscores",
+    "OpenMetricsText0.0.1": "application/openmetrics-text;version=0.0.1",
+    "PrometheusText1.0.0": "text/plain;version=1.0.0;escaping=underscores",
+    "PrometheusText0.0.4": "text/plain;version=0.0.4",
+}
+# Prometheus weighs protocols from 0.(known protocols + 1) down; it knows five (with protobuf).
+_FIRST_WEIGHT = 6
+
+
+def accept_header(protocols: Sequence[str]) -> str:
+    """Prometheus 3.5's acceptHeader(): the protocols in order, then anything, by weight."""
+    parts = []
+    weight = _FIRST_WEIGHT
+    for protocol in protocols:
+        parts.append(f"{_PROTOCOL_HEADERS[protocol]};q=0.{weight}")
+        weight -= 1
+    parts.append(f"*/*;q=0.{weight}")
+    return ",".join(parts)
+
+
+ACCEPT_HEADER = accept_header(DEFAULT_SCRAPE_PROTOCOLS)
 _OPENMETRICS = "application/openmetrics-text"
 _TEXT = "text/plain"
 _PROTOCOL_MEDIA = {
@@ -191,7 +206,7 @@ class HTTPFetcher:
         _configure_tls(session, job.http.tls_config)
         session.headers.clear()
         session.headers.update({
-            "Accept": ACCEPT_HEADER,
+            "Accept": accept_header(job.scrape_protocols),
             "Accept-Encoding": "gzip",
             "User-Agent": USER_AGENT,
             "X-Prometheus-Scrape-Timeout-Seconds": go_seconds(self._timeout_s),

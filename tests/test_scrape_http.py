@@ -310,3 +310,26 @@ def test_tls(pki: dict[str, Path], id_: str, cert: str, tls: dict[str, Any],
         report = _scraper(job).scrape(1000)
     assert report.reason == reason, report.error
     assert report.up is (reason == "")
+
+
+@pytest.mark.parametrize(
+    ("protocols", "expected"),
+    [
+        pytest.param(
+            ("OpenMetricsText1.0.0", "OpenMetricsText0.0.1", "PrometheusText1.0.0",
+             "PrometheusText0.0.4"),
+            "application/openmetrics-text;version=1.0.0;escaping=underscores;q=0.6,"
+            "application/openmetrics-text;version=0.0.1;q=0.5,"
+            "text/plain;version=1.0.0;escaping=underscores;q=0.4,"
+            "text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+            id="default",
+        ),
+        pytest.param(("PrometheusText0.0.4",), "text/plain;version=0.0.4;q=0.6,*/*;q=0.5",
+                     id="text-only"),
+    ],
+)
+def test_accept_header_follows_scrape_protocols(protocols: tuple[str, ...], expected: str) -> None:
+    """The Accept header lists scrape_protocols in order with Prometheus's weights."""
+    from exporter.scrape_http import accept_header
+
+    assert accept_header(protocols) == expected
