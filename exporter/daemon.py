@@ -72,6 +72,9 @@ class Daemon:
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self.scheduler.add_listener(self._on_skipped, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         self._pending_first_round: set[str] = set()
+        self._pool_size = 0
+        self._pool_generation = 0
+        self._pool_alias = "default"
         self._ready = threading.Event()
         self._stopped = threading.Event()
         router = Router()
@@ -174,9 +177,7 @@ class Daemon:
             self.scrapes.apply(list(loaded.config.scrape_jobs))
         scrapers = self.scrapes.scrapers()
         start = datetime.now(UTC)
-        jobs = len(scrapers) + len(loaded.evaluators) + 2
-        self.scheduler.configure(executors={"default": ThreadPoolExecutor(max(jobs, 4))}) \
-            if not self.scheduler.running else None
+        executor = self._executor(len(scrapers) + len(loaded.evaluators) + 2)
         for scraper in scrapers:
             job_id = f"scrape:{scraper.name}"
             self._pending_first_round.add(job_id)
@@ -184,7 +185,7 @@ class Daemon:
             self.scheduler.add_job(
                 self._run_scrape, IntervalTrigger(seconds=interval, start_date=start),
                 args=(scraper, job_id), id=job_id, name=f"scrape {scraper.target.address}",
-                next_run_time=start, coalesce=True, max_instances=1,
+                next_run_time=start, coalesce=True, max_instances=1, executor=executor,
                 misfire_grace_time=max(1, math.ceil(interval)), replace_existing=True,
             )
         for key, evaluator in loaded.evaluators.items():
@@ -196,18 +197,31 @@ class Daemon:
                 args=(evaluator, job_id, start.timestamp(), interval), id=job_id,
                 name=f"rule group {key[1]}", next_run_time=start, coalesce=True,
                 max_instances=1, misfire_grace_time=max(1, math.ceil(interval)),
-                replace_existing=True,
+                replace_existing=True, executor=executor,
             )
         self.scheduler.add_job(
             self._housekeeping, IntervalTrigger(seconds=HOUSEKEEPING_INTERVAL_S),
             id="housekeeping", coalesce=True, max_instances=1, replace_existing=True,
+            executor=executor,
         )
         refresh_s = self.scrapes.discovery_interval_seconds()
         if refresh_s is not None:
             self.scheduler.add_job(
                 self._refresh_discovery, IntervalTrigger(seconds=refresh_s), id="discovery",
-                coalesce=True, max_instances=1, replace_existing=True,
+                coalesce=True, max_instances=1, replace_existing=True, executor=executor,
             )
+
+    def _executor(self, jobs: int) -> str:
+        """An executor whose pool is at least as large as the job count, so no job queues.
+
+        A reload that adds jobs gets a new, larger pool; jobs still running finish on the old.
+        """
+        if jobs > self._pool_size:
+            self._pool_generation += 1
+            self._pool_alias = f"pool{self._pool_generation}"
+            self._pool_size = jobs
+            self.scheduler.add_executor(ThreadPoolExecutor(jobs), self._pool_alias)
+        return self._pool_alias
 
     def _refresh_discovery(self) -> None:
         # Targets found or lost by DNS get scrape jobs, or lose them, as a reload would.

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import socket
 import subprocess
 import tempfile
+import time
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -135,3 +141,67 @@ def parse_sample_list(text: str) -> list[tuple[dict[str, str], float]]:
         samples.append((labels, float(text[pos:end])))
         pos = end + 2
     return samples
+
+
+def require_prometheus() -> Path:
+    """The prometheus 3.x binary beside promtool; skip (in CI: fail) when absent."""
+    configured = os.environ.get(PROMTOOL_ENV)
+    path = (Path(configured) if configured else CACHED_PROMTOOL).with_name("prometheus")
+    if path.exists():
+        return path
+    message = (f"prometheus 3.x not found beside promtool at {path}; `make test` fetches it "
+               "with scripts/fetch-prometheus.sh (Debian unstable's prometheus package).")
+    if os.environ.get(REQUIRE_ENV):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+class PrometheusServer:
+    """Real Prometheus on 127.0.0.1 with a free port and a throwaway TSDB; stop() ends it."""
+
+    def __init__(self, config: dict[str, Any], folder: Path) -> None:
+        binary = require_prometheus()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        config_path = folder / "prometheus.yml"
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        self._log = (folder / "prometheus.log").open("w")
+        self._proc = subprocess.Popen(
+            [str(binary), f"--config.file={config_path}", f"--storage.tsdb.path={folder / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{self.port}"],
+            stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while not self.ready():
+            if time.monotonic() > deadline or self._proc.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"prometheus did not start; see {folder / 'prometheus.log'}")
+            time.sleep(0.1)
+
+    def ready(self) -> bool:
+        """Whether /-/ready answers 200."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=1) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def query(self, expr: str, t: float | None = None) -> list[dict[str, Any]]:
+        """An instant query's result list."""
+        params = {"query": expr, **({"time": repr(t)} if t is not None else {})}
+        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode(params)
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            result: list[dict[str, Any]] = json.load(resp)["data"]["result"]
+        return result
+
+    def stop(self) -> None:
+        """Terminate Prometheus and wait for it."""
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(5)
+        self._log.close()

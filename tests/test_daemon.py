@@ -185,3 +185,36 @@ def test_bad_targets_never_stop_the_daemon(tmp_path: Path, shop: ShopServer) -> 
             assert requests.get(_url(d, "/-/healthy"), timeout=5).status_code == 200
         finally:
             d.stop()
+
+
+def test_skipped_iterations_are_counted(tmp_path: Path, shop: ShopServer,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scrape or rule group slower than its interval is skipped and counted, never silent."""
+    from exporter.evaluate import GroupEvaluator
+    from exporter.scrape import TargetScraper
+
+    slow_scrape, slow_eval = TargetScraper.scrape, GroupEvaluator.evaluate
+
+    def scrape(self: TargetScraper, t_ms: int) -> Any:
+        time.sleep(2.5)
+        return slow_scrape(self, t_ms)
+
+    def evaluate(self: GroupEvaluator, t_ms: int) -> Any:
+        time.sleep(2.5)
+        return slow_eval(self, t_ms)
+
+    monkeypatch.setattr(TargetScraper, "scrape", scrape)
+    monkeypatch.setattr(GroupEvaluator, "evaluate", evaluate)
+    d = Daemon(str(_write_config(tmp_path, [{"name": "shop", "url": f"{shop.url}/metrics"}])))
+    d.start()
+    try:
+        def missed(metric: str) -> float:
+            text = requests.get(_url(d, "/metrics"), timeout=5).text
+            lines = [ln for ln in text.splitlines() if ln.startswith(metric + "{")]
+            return sum(float(ln.rsplit(" ", 1)[1]) for ln in lines)
+
+        assert wait_until(lambda: missed("value_exporter_scrape_iterations_missed_total") > 0, 10)
+        assert wait_until(
+            lambda: missed("value_exporter_rule_group_iterations_missed_total") > 0, 10)
+    finally:
+        d.stop()
