@@ -128,7 +128,10 @@ def load_config(path: str | Path) -> Config:
                               DEFAULT_LISTEN)
         external = make_labels(top.optional("external_labels", LABELS, {}))
         interval = top.optional("scrape_interval", DURATION, DEFAULT_SCRAPE_INTERVAL)
-        timeout = top.optional("scrape_timeout", DURATION, DEFAULT_SCRAPE_TIMEOUT)
+        # As in Prometheus, an unset timeout is 10s, or the interval when that is shorter.
+        timeout = top.optional("scrape_timeout", DURATION,
+                               min(DEFAULT_SCRAPE_TIMEOUT, interval) if interval > 0
+                               else DEFAULT_SCRAPE_TIMEOUT)
         evaluation = top.optional("evaluation_interval", DURATION, DEFAULT_EVALUATION_INTERVAL)
         for key, value in (("scrape_interval", interval), ("scrape_timeout", timeout),
                            ("evaluation_interval", evaluation)):
