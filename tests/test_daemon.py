@@ -218,3 +218,64 @@ def test_skipped_iterations_are_counted(tmp_path: Path, shop: ShopServer,
             lambda: missed("value_exporter_rule_group_iterations_missed_total") > 0, 10)
     finally:
         d.stop()
+
+
+def _spawn(args: list[str]) -> Any:
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-m", "exporter.cli", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_run_command_reload_on_sighup_and_clean_exit_on_sigterm(
+    tmp_path: Path, shop: ShopServer,
+) -> None:
+    """`run` serves, reloads on SIGHUP, and exits 0 soon after SIGTERM."""
+    import signal
+
+    port = free_port()
+    path = _write_config(tmp_path, [{"name": "shop", "url": f"{shop.url}/metrics"}])
+    proc = _spawn(["run", "--config", str(path), "--web.listen-address", f"127.0.0.1:{port}"])
+    base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            return requests.get(f"{base}/-/ready", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    try:
+        assert wait_until(ready, 20)
+        rules = tmp_path / "rules.yaml"
+        rules.write_text(rules.read_text().replace("shop:routes:count", "shop:routes:renamed"))
+        proc.send_signal(signal.SIGHUP)
+
+        def renamed() -> bool:
+            body = requests.get(f"{base}/api/v1/rules", timeout=5).text
+            return "shop:routes:renamed" in body
+
+        assert wait_until(renamed, 10)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        # Bounded by the scrape timeout (500ms) plus the time to stop the web server.
+        assert time.monotonic() - started < 5
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    stderr = proc.stderr.read() if proc.stderr else ""
+    assert "event=reloaded" in stderr and "event=stopped" in stderr
+
+
+def test_run_command_rejects_a_rule_file_with_a_typo(tmp_path: Path) -> None:
+    """A typo in a rule file stops `run` at once with file:line:col messages and exit 1."""
+    path = _write_config(tmp_path, [{"name": "x", "url": "http://127.0.0.1:9/metrics"}],
+                         rules=RULES.replace("expr: count(", "exprr: count("))
+    proc = _spawn(["run", "--config", str(path)])
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert 'rules.yaml:13:9: groups[0] "shop", rule 3 "shop:routes:count": unknown key "exprr"' \
+        in stderr
+    assert "Traceback" not in stderr
