@@ -14,10 +14,10 @@ import math
 import re
 import sys
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from operator import itemgetter
+from operator import getitem, itemgetter
 from typing import Any
 
 from exporter.exposition_lines import (
@@ -67,6 +67,26 @@ OM_FAST_STRICT = re.compile(
 _TEXT_META_FAST = re.compile(rf"# (HELP|TYPE) ({_NAME_RE}) (.*)", re.ASCII | re.DOTALL)
 _TEXT_HELP_UNESCAPE = re.compile(r"\\([\\n])")
 PAIRS = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="([^"\\]*(?:\\.[^"\\]*)*)"')
+# The text-format fast path, `_Scraper.run_text`, reads a body a chunk of lines at a time with
+# this one findall: one row per line, with groups for the first alternative that takes it.
+#  1. A plain sample line: TEXT_FAST without escapes or empty label values; run_text builds
+#     its sample in the loop.
+#  2. Any other line TEXT_FAST takes: run_text builds those with escapes (but no empty values)
+#     in the loop too, and leaves the rest to _fast_sample.
+#  3. Anything else: the whole line, for the per-line code (`fast`, then `slow`).
+# run_text must give exactly what `run_lines` gives for every line, errors included. Both
+# sample alternatives keep to one line: no line breaks in label values.
+_PLAIN_PAIR = r'[a-zA-Z_][a-zA-Z0-9_]*+="[^"\\\n]++"'
+_LINE_PAIR = r'[a-zA-Z_][a-zA-Z0-9_]*+="[^"\\\n]*+(?:\\.[^"\\\n]*+)*+"'
+_SAMPLE_TAIL = rf" ({_NUM})(?: ([0-9]++))?$"
+_NAME_ONCE = r"[a-zA-Z_:][a-zA-Z0-9_:]*+"  # _NAME_RE, possessive: no name character follows
+_CHUNK = 50_000  # characters of body per findall
+_TEXT_BULK = re.compile(
+    rf"^(?:({_NAME_ONCE})(?:\{{((?:{_PLAIN_PAIR}(?:,{_PLAIN_PAIR})*+,?)?)\}})?{_SAMPLE_TAIL}"
+    rf"|({_NAME_ONCE})(?:\{{((?:{_LINE_PAIR}(?:,{_LINE_PAIR})*+,?)?)\}})?{_SAMPLE_TAIL}"
+    r"|(.*))",
+    re.ASCII | re.MULTILINE,
+)
 _first = itemgetter(0)
 # How to turn a line's label pairs (in written order) plus __name__ into a sorted label set,
 # keyed by the label names in written order: a handful of shapes covers a whole exposition.
@@ -294,13 +314,116 @@ class _Scraper:
         name = m.group(1)
         if self.keep is not None and name not in self.keep:
             return True
-        sample = _fast_sample(m, om, self.norm)
+        sample = _fast_sample(m.groups(), om, self.norm)
         if sample is None:
             return False
         self.samples.append(sample)
         return True
 
     def run_all(self, text: str) -> None:
+        if self.fmt == TEXT:
+            self.run_text(text)
+        else:
+            self.run_lines(text)
+
+    def run_text(self, body: str) -> None:
+        """The text-format fast path: `run_lines` in effect, with the common case done in bulk.
+
+        `_TEXT_BULK.findall` cuts every canonical sample line into groups in C, a chunk of
+        lines at a time (the rows stay in the CPU cache); the loop turns those into samples with
+        a _TextShape per label-name sequence. The rest (comments, empty label values, quoted
+        names, odd values, errors) goes through the same code as in `run_lines`, and both
+        must give identical results, errors included: tests/test_exposition.py checks.
+        """
+        if not body:
+            return
+        end = len(body) - (body[-1] == "\n")  # the lines are body[:end].split("\n")
+        append = self.samples.append
+        shapes = _TextShapes()
+        metric_name = shapes.of(METRIC_NAME)
+        norm = self.norm
+        shape_of = shapes.known(norm).get
+        lines: list[str] | None = None  # split only when a line needs the per-line code
+        offsets: _LineOffsets | None = None
+        pos = first = 0  # where the chunk starts, and the index of its first line
+        while True:
+            stop = body.find("\n", pos + _CHUNK, end)
+            if stop < 0:
+                stop = end
+            rows = _TEXT_BULK.findall(body, pos, stop)
+            if len(rows) != body.count("\n", pos, stop) + 1:  # cannot happen: never guess
+                rows = [("",) * 8 + (line,) for line in body[pos:stop].split("\n")]
+            for i, (name, inner, val, ts, name2, inner2, val2, ts2, line) in enumerate(
+                rows, first
+            ):
+                if name2 and "\\" in inner2 and '=""' not in inner2 and "\x00" not in inner2:
+                    # Escapes but no empty values: encode escaped backslashes as NUL (checked
+                    # absent) and escaped quotes as line breaks (never in a line), so splitting
+                    # at quotes still works, and mark the last split item; the _Pairs decode.
+                    name, val, ts = name2, val2, ts2
+                    inner = inner2.replace("\\\\", "\x00").replace('\\"', "\n") + "\\"
+                if name:
+                    # A sample line to build here; this must match the hot path of run_lines.
+                    try:
+                        v = float(val)
+                    except ValueError:
+                        v = math.nan
+                        val = "?"  # not a Go float: the per-line code words the error
+                    if (v - v == 0.0 or val.lstrip("+-")[0] in "iInN") and (
+                        not ts or len(ts) < 19
+                    ):
+                        if not inner:
+                            append(((metric_name[name],), v, int(ts) if ts else None))
+                            continue
+                        flat = inner.split('"')  # name=, value, ,name=, value, ..., "" or ","
+                        key = tuple(flat[::2])
+                        shape = shape_of(key) or shapes.learn(key, norm)
+                        if shape is not None:
+                            pairs, values = shape
+                            flat.append(name)
+                            append((tuple(map(getitem, pairs, values(flat))), v,
+                                    int(ts) if ts else None))
+                            continue
+                    if lines is None:
+                        lines = split_lines(body)
+                    line = lines[i]
+                elif name2:
+                    sample = _fast_sample((name2, inner2, val2, ts2), False, norm)
+                    if sample is not None:
+                        append(sample)
+                        continue
+                    if lines is None:
+                        lines = split_lines(body)
+                    line = lines[i]
+                try:
+                    code = _OK if self.fast(line) else self.slow(line)
+                    if code == _NEED_MORE:  # a quoted string runs over line breaks
+                        if lines is None:
+                            lines = split_lines(body)
+                        if offsets is None:
+                            offsets = _LineOffsets(lines)
+                        start = offsets.of(i)
+                        entry, stop = parse_line(body, start, self.fmt, False, False)
+                        if self.apply(entry) == _STOP:
+                            return
+                        norm = self.norm
+                        shape_of = shapes.known(norm).get
+                        first = i + 1 + body.count("\n", start, stop)
+                        break  # go on after the entry's last line, in a new chunk
+                    if code == _STOP:
+                        return
+                    norm = self.norm
+                    shape_of = shapes.known(norm).get
+                except LineError as exc:
+                    raise ExpositionError(i + 1, str(exc)) from None
+            else:
+                first += len(rows)
+            if stop >= end:
+                return
+            pos = stop + 1
+
+    def run_lines(self, text: str) -> None:
+        """Line by line: OpenMetrics, and the reference that run_text must agree with."""
         body, has_eof = split_body(text, self.fmt)
         lines = split_lines(body)
         offsets = _LineOffsets(lines)
@@ -319,7 +442,7 @@ class _Scraper:
                     # The hot path, inlined: a canonical line whose label names were seen before.
                     inner = m.group(2)
                     if om or not inner or "\\" in inner or '=""' in inner:
-                        sample = _fast_sample(m, om, norm)
+                        sample = _fast_sample(m.groups(), om, norm)
                         if sample is not None:
                             append(sample)
                             continue
@@ -346,7 +469,7 @@ class _Scraper:
                                 pairs.append((METRIC_NAME, m.group(1)))
                                 append((sort(pairs), v, None if ts is None else int(ts)))
                                 continue
-                            sample = _fast_sample(m, om, norm)
+                            sample = _fast_sample(m.groups(), om, norm)
                             if sample is not None:
                                 append(sample)
                                 continue
@@ -401,16 +524,16 @@ class _Scraper:
             raise ExpositionError(body.count("\n") + 1, "data does not end with # EOF")
 
 
-def _fast_sample(m: re.Match[str], om: bool, norm: str | None) -> SampleTuple | None:
-    """The sample of a fast-regex match, or None if the slow path must judge (and word) it."""
-    groups = m.groups()
+def _fast_sample(groups: Sequence[Any], om: bool, norm: str | None) -> SampleTuple | None:
+    """The sample of a fast regex's groups (absent ones None or ""), or None if the slow path
+    must judge (and word) it."""
     name, inner, val, ts = groups[:4]
     try:
         v = float(val)
         if v - v != 0.0 and val.lstrip("+-")[0] not in "iInN":
             return None  # Go reports a range error where Python overflows to ±Inf
         t = None
-        if ts is not None:
+        if ts:
             if om:
                 f = float(ts)
                 if f - f != 0.0:
@@ -463,6 +586,73 @@ def _learn_shape(key: tuple[str, ...]) -> _Shape | None:
         _SHAPES.clear()
     _SHAPES[key] = shape
     return shape
+
+
+class _Pairs(dict[str, tuple[str, str]]):
+    """The (name, value) label pairs of one label name in a parse, made once per value and
+    keyed by the value as written: with `normalise` the pair holds it normalised, and with
+    `escaped` the key is a value encoded by run_text and the pair holds it unescaped."""
+
+    __slots__ = ("escaped", "name", "normalise")
+
+    def __init__(self, name: str, normalise: bool, escaped: bool) -> None:
+        super().__init__()
+        self.name = name
+        self.normalise = normalise
+        self.escaped = escaped
+
+    def __missing__(self, value: str) -> tuple[str, str]:
+        key = value
+        if self.escaped:  # undo run_text's encoding, then unescape what is left: only \n
+            value = value.replace("\n", '"').replace("\\n", "\n").replace("\x00", "\\")
+        if self.normalise:
+            value = normalise_float_label(value)
+        pair = self[key] = (self.name, value)
+        return pair
+
+
+# How run_text builds the label set of one label-name sequence: the _Pairs of each name in
+# sorted order (`__name__` included), and an itemgetter taking their values, in that order,
+# from the list `label_set.split('"')` with the metric name appended.
+_TextShape = tuple[tuple[_Pairs, ...], Callable[[list[str]], tuple[str, ...]]]
+
+
+class _TextShapes:
+    """run_text's shapes and label pairs for one parse. Shapes are keyed by the normalised
+    label (`le`, `quantile` or None: see _Scraper.norm), then by the even items of
+    `label_set.split('"')`: `name=`, `,name=`, ..., and "" or a trailing "," (with a
+    backslash appended for encoded label sets with escapes, see run_text).
+
+    Sharing pairs between samples saves memory and, as the cyclic GC tracks tuples, time in
+    its first collection after the parse.
+    """
+
+    def __init__(self) -> None:
+        self.pairs: dict[tuple[str, bool, bool], _Pairs] = {}
+        self.by_norm: dict[str | None, dict[tuple[str, ...], _TextShape]] = {}
+
+    def of(self, name: str, normalise: bool = False, escaped: bool = False) -> _Pairs:
+        pairs = self.pairs.get((name, normalise, escaped))
+        if pairs is None:
+            pairs = _Pairs(sys.intern(name), normalise, escaped)
+            self.pairs[name, normalise, escaped] = pairs
+        return pairs
+
+    def known(self, norm: str | None) -> dict[tuple[str, ...], _TextShape]:
+        return self.by_norm.setdefault(norm, {})
+
+    def learn(self, key: tuple[str, ...], norm: str | None) -> _TextShape | None:
+        """The shape for `key`; None when label names repeat (the per-line code refuses it)."""
+        names = [part.lstrip(",")[:-1] for part in key[:-1]]
+        names.append(METRIC_NAME)
+        if len(set(names)) != len(names):
+            return None
+        order = sorted(range(len(names)), key=names.__getitem__)
+        escaped = key[-1].endswith("\\")
+        pairs = tuple(self.of(names[j], names[j] == norm, escaped) for j in order)
+        shape = (pairs, itemgetter(*[2 * j + 1 for j in order]))  # the metric name goes last
+        self.known(norm)[key] = shape
+        return shape
 
 
 @functools.lru_cache(maxsize=64)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import re
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exporter import exposition
 from exporter.cli import main
-from exporter.exposition import ExpositionError, ParseResult, parse_exposition
+from exporter.exposition import ExpositionError, ParseResult, _Scraper, parse_exposition
+from exporter.exposition_lines import TEXT as TEXT_FORMAT
 from exporter.exposition_lines import go_format_float
 from exporter.store import MetricMetadata
 
@@ -412,3 +415,91 @@ def test_check_metrics_missing_file(tmp_path: Path, capsys: pytest.CaptureFixtur
     """An unreadable file is one error line and exit code 1, no traceback."""
     assert main(["check", "metrics", str(tmp_path / "nope")]) == 1
     assert "cannot read" in capsys.readouterr().err
+
+
+# -- the text fast path agrees with the per-line path ---------------------------------------------
+
+
+def _text_paths(data: str) -> list[object]:
+    """What run_text (the bulk fast path) and run_lines (the per-line reference) make of a text
+    body: samples, metadata and the last TYPE's normalisation, or the error; as reprs, so NaN
+    values compare equal."""
+    results: list[object] = []
+    for run in (_Scraper.run_text, _Scraper.run_lines):
+        scraper = _Scraper(TEXT_FORMAT, None)
+        try:
+            run(scraper, data)
+            results.append(repr((scraper.samples, scraper.meta, scraper.norm)))
+        except ExpositionError as exc:
+            results.append(repr(("error", exc.line, exc.message, scraper.samples)))
+    return results
+
+
+LINE_KINDS = [
+    "a 1", 'a{b="1"} 2', 'a{b="1",} 2', 'a{b="x\\"y\\\\z\\n"} 1', 'a{b="\\q"} 1', 'a{b=""} 1',
+    'a{b="1",b="2"} 1', 'a{__name__="x"} 1', "a{} 1", 'a{c="1",B="2",_x="3",__y="4"} 1',
+    "a 1 17", 'a{b="1"} 2 1700000000000', "a 1e999", "a 1 1234567890123456789",
+    "a 1 99999999999999999999", "a nan", "a -Inf", "a in", "a 1e", "a +", 'a{b="1"} 2 3',
+    'a{b="1"}  2', 'a{b="1"} 2 ', "a\t1", "a 1\r", 'a{b="\r"} 1', 'a{b="1" c="2"} 3',
+    '{"x.y",a="1"} 2', "{abc} 1", "# TYPE a histogram", "# TYPE a summary", "# TYPE a gauge",
+    "# HELP a x\\ny", "# HELP a", "# random comment", 'h_bucket{le="1",x="y"} 1',
+    'h_bucket{x="y",le="0x1p3"} 1', 'h{quantile="0.50"} 1', 'h{quantile="1e-1",le="1"} 1',
+    'a{b="x', 'y"} 3', '"', "\\", "", "   ", "\x00", "a{", 'a{b="\\\\\\"",c="\\n\\\\n"} 1',
+    'h_bucket{x="\\\\",le="1"} 1', 'a{b="\\"\x00"} 1', 'a{b="x\\"",b="y"} 1',
+    'a{b="x\x00y"} 1',
+]
+
+
+@pytest.mark.parametrize("chunk", [0, 1, 7, 50_000])
+def test_text_fast_path_agrees_with_per_line_path(chunk: int,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Random mixes of every kind of line give identical results (or errors) both ways, also
+    with chunks of one line, so that quoted strings over line breaks cross chunk ends."""
+    import random
+
+    monkeypatch.setattr(exposition, "_CHUNK", chunk)
+    rng = random.Random(chunk)
+    for _ in range(1500):
+        lines = [rng.choice(LINE_KINDS) for _ in range(rng.randint(0, 8))]
+        data = "\n".join(lines) + rng.choice(["", "\n", "\n\n"])
+        first, second = _text_paths(data)
+        assert first == second, data
+
+
+def test_text_fast_path_agrees_on_the_benchmark_exposition() -> None:
+    """The benchmark's exposition (escapes, quoted names, histograms, summaries) parses to
+    exactly the same samples and metadata by the fast path and the per-line path."""
+    from benchmarks.generate import generate
+
+    first, second = _text_paths(generate().text)
+    assert first == second
+
+
+def test_text_fast_path_finds_one_row_per_line() -> None:
+    """The bulk regex gives one row per line, whatever the line, so run_text never has to fall
+    back to per-line parsing of a whole chunk."""
+    pieces = [*LINE_KINDS, 'a{b="x\\', 'a{b="\\\\"} 1', 'a{b="x\\"} 1', "#", "\x00a 1"]
+    for first in pieces:
+        for second in pieces:
+            data = f"{first}\n{second}\n\n{first}"
+            assert len(exposition._TEXT_BULK.findall(data)) == data.count("\n") + 1, data
+
+
+def test_text_fast_path_falls_back_to_per_line_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Should the bulk regex ever miss lines, a chunk is parsed line by line, with the same
+    result."""
+    from benchmarks.generate import generate
+
+    data = generate(2000).text + '\nbad{x="1"} 1e999\n'
+    expected = _text_paths(data)
+    monkeypatch.setattr(exposition, "_TEXT_BULK", re.compile(r"(x)(x)(x)(x)(x)(x)(x)(x)(x)(?!)"))
+    assert _text_paths(data) == expected
+    assert "invalid value" in str(expected[0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet='ab{}",=# \n\\.\x00:_1eE+-Infl\rq', max_size=80))
+def test_text_fast_path_agrees_on_any_input(data: str) -> None:
+    """Arbitrary text gives the same samples, or the same error, both ways."""
+    first, second = _text_paths(data)
+    assert first == second
