@@ -54,3 +54,34 @@ SCRAPE_FAILURE_REASONS = (
     "label_limit",  # a series over label_limit / label name or value length limits
     "other",
 )
+
+# -- service level objectives ------------------------------------------------------------------
+# Every SLO series carries these labels (plus the SLO's group_by labels and its own labels).
+SLO_LABEL = "slo"
+SERVICE_LABEL = "service"
+
+
+def slo_error_ratio(window: str) -> str:
+    """Bad/total events over one alert window (`5m`, `1h`, `3d`): slo:sli_error:ratio_rate5m."""
+    return f"slo:sli_error:ratio_rate{window}"
+
+
+def slo_burn_rate(window: str) -> str:
+    """Error ratio over one alert window divided by the error budget: slo:burn_rate:ratio_rate1h."""
+    return f"slo:burn_rate:ratio_rate{window}"
+
+
+SLO_ERROR_RATIO_PERIOD = "slo:sli_error:ratio_period"  # bad/total over the whole SLO window
+SLO_SLI_PERIOD = "slo:sli:ratio_period"  # good/total over the whole SLO window
+SLO_BURN_RATE_PERIOD = "slo:burn_rate:ratio_period"  # period error ratio / error budget
+SLO_OBJECTIVE = "slo:objective:ratio"
+SLO_ERROR_BUDGET = "slo:error_budget:ratio"  # 1 - objective
+SLO_BUDGET_REMAINING = "slo:error_budget_remaining:ratio"  # 1 - used share; below 0 = overspent
+SLO_BUDGET_REMAINING_EVENTS = "slo:error_budget_remaining:events"
+SLO_BUDGET_EXHAUSTED_IN = "slo:error_budget_exhausted_in:seconds"  # at the current burn rate
+SLO_PERIOD_START = "slo:period_start:timestamp_seconds"  # start of the current SLO window
+SLO_EVENTS = "slo:events:total"  # monotonic, for summing sidecars in Prometheus
+SLO_GOOD_EVENTS = "slo:good_events:total"
+SLO_INFO = "slo:info"  # 1, with owner, window, budgeting and objective as labels
+SLO_DATA_GAP = PREFIX + "slo_data_gap_seconds_total"  # sidecar downtime inside SLO windows
+SLO_SERIES_DROPPED = PREFIX + "slo_series_dropped_total"  # group_by values over series_limit

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from exporter.labels import Labels
+
+if TYPE_CHECKING:  # the SLO model imports Source from here
+    from exporter.rules.slo_model import SLO
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,7 @@ class RuleSet:
 
     groups: tuple[RuleGroup, ...] = ()
     files: tuple[str, ...] = ()
+    slos: tuple[SLO, ...] = ()
 
     @property
     def rule_count(self) -> int:
