@@ -279,3 +279,64 @@ def test_run_command_rejects_a_rule_file_with_a_typo(tmp_path: Path) -> None:
     assert 'rules.yaml:13:9: groups[0] "shop", rule 3 "shop:routes:count": unknown key "exprr"' \
         in stderr
     assert "Traceback" not in stderr
+
+
+def test_dns_discovered_targets_are_scheduled_as_they_come_and_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Targets found by DNS get scrape jobs, and lose them when DNS stops returning them."""
+    import functools
+
+    import exporter.daemon
+    from exporter.discovery import DNSRecord
+    from exporter.scrape import ScrapeManager
+
+    shops = [start_shop("127.0.0.1:0", deterministic=True) for _ in range(2)]
+    ports = {shop.port for shop in shops}
+    assert len(ports) == 2
+
+    class FakeResolver:
+        """Answers the service's A record with one loopback address per listed port."""
+
+        def __init__(self) -> None:
+            self.answers = [DNSRecord("127.0.0.1")]
+
+        def lookup(self, name: str, rdtype: str) -> list[DNSRecord]:
+            return list(self.answers)
+
+    resolver = FakeResolver()
+    monkeypatch.setattr(exporter.daemon, "ScrapeManager",
+                        functools.partial(ScrapeManager, resolver=resolver))
+    first, second = shops
+    (tmp_path / "rules.yaml").write_text(RULES)
+    config = {
+        "listen": "127.0.0.1:0", "scrape_interval": "1s", "scrape_timeout": "500ms",
+        "evaluation_interval": "1s", "rule_files": ["rules.yaml"],
+        "state_dir": str(tmp_path / "state"),
+        "scrape_configs": [
+            {"job_name": "shop", "dns_sd_configs": [
+                {"names": ["shop.svc"], "type": "A", "port": first.port,
+                 "refresh_interval": "1s"}]},
+            {"job_name": "shop2", "dns_sd_configs": [
+                {"names": ["shop2.svc"], "type": "A", "port": second.port,
+                 "refresh_interval": "1s"}]},
+        ],
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    d = Daemon(str(path))
+    d.start()
+    try:
+        def jobs_up() -> set[str]:
+            return {r["metric"]["job"] for r in _query(d, "up == 1")}
+
+        assert wait_until(lambda: jobs_up() == {"shop", "shop2"}, 10)
+        resolver.answers = []  # the pods are gone
+        assert wait_until(lambda: not d.scrapes.scrapers(), 10)
+        assert wait_until(lambda: jobs_up() == set(), 10)
+        resolver.answers = [DNSRecord("127.0.0.1")]
+        assert wait_until(lambda: jobs_up() == {"shop", "shop2"}, 10)
+    finally:
+        d.stop()
+        for shop in shops:
+            shop.stop()
