@@ -7,6 +7,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from exporter.labels import METRIC_NAME, Labels
+from exporter.promql.gofloat import kahan_sum_inc
 from exporter.promql.plan import AggregateNode
 from exporter.promql.values import PromQLError, Sample, Vector
 
@@ -14,16 +15,6 @@ _MAX_INT64 = float(2**63)
 GroupFn = Callable[[Labels], tuple[object, Labels]]
 
 
-def kahan_sum_inc(inc: float, total: float, c: float) -> tuple[float, float]:
-    """One step of Neumaier-compensated summation, as Prometheus's kahanSumInc."""
-    t = total + inc
-    if math.isinf(t):
-        c = 0.0
-    elif abs(total) >= abs(inc):
-        c += (total - t) + inc
-    else:
-        c += (inc - t) + total
-    return t, c
 
 
 def grouping_fn(node: AggregateNode) -> GroupFn:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from exporter.labels import METRIC_NAME, Labels, drop_metric_name, make_labels
 from exporter.promql.values import (
@@ -89,27 +89,6 @@ def per_series(
         out.append(Sample(labels, result, ctx.t_ms))
     return check_unique(out)
 
-
-def kahan_sum_inc(inc: float, total: float, c: float) -> tuple[float, float]:
-    """One step of Neumaier's compensated sum; returns the new sum and compensation."""
-    t = total + inc
-    if math.isinf(t):
-        c = 0.0
-    elif abs(total) >= abs(inc):
-        c += (total - t) + inc
-    else:
-        c += (inc - t) + total
-    return t, c
-
-
-def kahan_sum(values: Iterable[float]) -> float:
-    """The compensated sum, as sum_over_time computes it."""
-    total = c = 0.0
-    for v in values:
-        total, c = kahan_sum_inc(v, total, c)
-    if math.isinf(total):
-        return total
-    return total + c
 
 
 def _nan_first(v: float) -> tuple[int, float]:

@@ -14,6 +14,7 @@ from exporter.promql.functions_common import (
     scalar_arg,
     vector_arg,
 )
+from exporter.promql.gofloat import go_div
 from exporter.promql.values import CallContext, Sample, Scalar, Value, Vector
 
 
@@ -141,22 +142,16 @@ def round_(args: list[Value], ctx: CallContext) -> Value:
     """Values rounded to the nearest multiple of to_nearest (default 1), ties up."""
     to_nearest = scalar_arg(args, 1) if len(args) > 1 else 1.0
     # Multiplying by the inverse loses less precision than dividing, as upstream notes.
-    inverse = _div(1.0, to_nearest)
+    inverse = go_div(1.0, to_nearest)
 
     def fn(v: float) -> float:
         scaled = v * inverse + 0.5
         floored = math.floor(scaled) if math.isfinite(scaled) else scaled
-        return _div(floored, inverse)
+        return go_div(floored, inverse)
 
     return map_floats(vector_arg(args, 0), ctx, fn)
 
 
-def _div(a: float, b: float) -> float:
-    if b == 0:
-        if a == 0 or math.isnan(a):
-            return math.nan
-        return math.copysign(math.inf, a) * math.copysign(1.0, b)
-    return a / b
 
 
 def time_(_args: list[Value], ctx: CallContext) -> Value:

@@ -10,13 +10,12 @@ from exporter.promql.functions_common import (
     RangeCalc,
     absent_labels,
     go_sqrt,
-    kahan_sum,
-    kahan_sum_inc,
     matrix_arg,
     per_series,
     quantile,
     scalar_arg,
 )
+from exporter.promql.gofloat import go_div, kahan_sum, kahan_sum_inc
 from exporter.promql.values import CallContext, Matrix, PromQLError, Sample, Value, Vector
 
 
@@ -126,18 +125,11 @@ def _linear_regression(ts: list[int], vs: list[float], intercept_t: int) -> tupl
     sum_x2 += c_x2
     cov_xy = sum_xy - sum_x * sum_y / n
     var_x = sum_x2 - sum_x * sum_x / n
-    slope = _div(cov_xy, var_x)
+    slope = go_div(cov_xy, var_x)
     intercept = sum_y / n - slope * sum_x / n
     return slope, intercept
 
 
-def _div(a: float, b: float) -> float:
-    """IEEE division as Go does it (x/0 is ±Inf or NaN, not an exception)."""
-    if b == 0:
-        if a == 0 or math.isnan(a):
-            return math.nan
-        return math.copysign(math.inf, a) * math.copysign(1.0, b)
-    return a / b
 
 
 def deriv(args: list[Value], ctx: CallContext) -> Value:
