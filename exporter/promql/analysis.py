@@ -8,7 +8,7 @@ from typing import Any
 import promql_parser
 
 from exporter.labels import METRIC_NAME
-from exporter.promql.parse import parse_expr
+from exporter.promql.parse import child_exprs, parse_expr
 
 
 def selected_metric_names(exprs: Iterable[str]) -> frozenset[str] | None:
@@ -30,19 +30,7 @@ def _collect(e: Any, names: set[str]) -> bool:
         return _selector_name(e, names)
     if isinstance(e, promql_parser.MatrixSelector):
         return _selector_name(e.vector_selector, names)
-    children: list[Any]
-    if isinstance(e, promql_parser.Call):
-        children = list(e.args)
-    elif isinstance(e, promql_parser.BinaryExpr):
-        children = [e.lhs, e.rhs]
-    elif isinstance(e, promql_parser.AggregateExpr):
-        children = [e.expr, e.param]
-    elif isinstance(e, (promql_parser.ParenExpr, promql_parser.UnaryExpr,
-                        promql_parser.SubqueryExpr)):
-        children = [e.expr]
-    else:
-        children = []
-    return all(_collect(child, names) for child in children if child is not None)
+    return all(_collect(child, names) for child in child_exprs(e))
 
 
 def _selector_name(selector: Any, names: set[str]) -> bool:
@@ -85,18 +73,7 @@ def _reach(e: Any, outer_ms: int, lookback_ms: int) -> int:
     if isinstance(e, promql_parser.SubqueryExpr):
         here = outer_ms + max(_offset_ms(e), 0) + _duration_ms(e.range)
         return _reach(e.expr, here, lookback_ms)
-    children: list[Any]
-    if isinstance(e, promql_parser.Call):
-        children = list(e.args)
-    elif isinstance(e, promql_parser.BinaryExpr):
-        children = [e.lhs, e.rhs]
-    elif isinstance(e, promql_parser.AggregateExpr):
-        children = [e.expr, e.param]
-    elif isinstance(e, (promql_parser.ParenExpr, promql_parser.UnaryExpr)):
-        children = [e.expr]
-    else:
-        children = []
-    return max((_reach(c, outer_ms, lookback_ms) for c in children if c is not None), default=0)
+    return max((_reach(c, outer_ms, lookback_ms) for c in child_exprs(e)), default=0)
 
 
 def _duration_ms(d: Any) -> int:

@@ -53,26 +53,28 @@ def parse_expr(text: str) -> Expr:
     return tree
 
 
+def child_exprs(e: Any) -> list[Any]:
+    """The direct sub-expressions of a promql_parser node (selectors have none)."""
+    if isinstance(e, promql_parser.Call):
+        return list(e.args)
+    if isinstance(e, promql_parser.BinaryExpr):
+        return [e.lhs, e.rhs]
+    if isinstance(e, promql_parser.AggregateExpr):
+        return [x for x in (e.expr, e.param) if x is not None]
+    if isinstance(e, (promql_parser.ParenExpr, promql_parser.UnaryExpr,
+                      promql_parser.SubqueryExpr)):
+        return [e.expr]
+    return []
+
+
 def _experimental_call(e: Any) -> str | None:
     """The first experimental function the expression calls, if any."""
-    if isinstance(e, promql_parser.Call):
-        if e.func.name in EXPERIMENTAL:
-            return str(e.func.name)
-        children: list[Any] = list(e.args)
-    elif isinstance(e, promql_parser.BinaryExpr):
-        children = [e.lhs, e.rhs]
-    elif isinstance(e, promql_parser.AggregateExpr):
-        children = [e.expr, e.param]
-    elif isinstance(e, (promql_parser.ParenExpr, promql_parser.UnaryExpr,
-                        promql_parser.SubqueryExpr)):
-        children = [e.expr]
-    else:
-        children = []
-    for child in children:
-        if child is not None:
-            found = _experimental_call(child)
-            if found is not None:
-                return found
+    if isinstance(e, promql_parser.Call) and e.func.name in EXPERIMENTAL:
+        return str(e.func.name)
+    for child in child_exprs(e):
+        found = _experimental_call(child)
+        if found is not None:
+            return found
     return None
 
 
