@@ -7,6 +7,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from exporter.labels import METRIC_NAME, Labels
+from exporter.promql.functions_common import quantile
 from exporter.promql.gofloat import kahan_sum_inc
 from exporter.promql.plan import AggregateNode
 from exporter.promql.values import PromQLError, Sample, Vector
@@ -131,23 +132,6 @@ def _final(op: str, g: _Group, param: float) -> float:
     if op == "quantile":
         return quantile(param, g.values)
     return g.value
-
-
-def quantile(q: float, values: list[float]) -> float:
-    """Prometheus's quantile over plain values (weighted between the two nearest ranks)."""
-    if not values or math.isnan(q):
-        return math.nan
-    if q < 0:
-        return -math.inf
-    if q > 1:
-        return math.inf
-    ordered = sorted(values, key=_nan_first)
-    n = len(ordered)
-    rank = q * (n - 1)
-    lower = max(0, math.floor(rank))
-    upper = min(n - 1, lower + 1)
-    weight = rank - math.floor(rank)
-    return ordered[lower] * (1 - weight) + ordered[upper] * weight
 
 
 def _nan_first(v: float) -> tuple[int, float]:

@@ -6,6 +6,7 @@ Python raises where Go returns Inf or NaN, so every operator and function goes t
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable
 
 _INF = math.inf
@@ -70,3 +71,19 @@ def kahan_sum(values: Iterable[float]) -> float:
     if math.isinf(total):
         return total
     return total + c
+
+
+_MIN_NORMAL = 2.2250738585072014e-308  # the smallest normal float64
+
+
+def almost_equal(a: float, b: float, epsilon: float) -> bool:
+    """Prometheus's util/almost.Equal: relative difference below epsilon; NaN equals NaN."""
+    if math.isnan(a) and math.isnan(b):
+        return True
+    if a == b:
+        return True
+    abs_sum = abs(a) + abs(b)
+    diff = abs(a - b)
+    if a == 0 or b == 0 or abs_sum < _MIN_NORMAL:
+        return diff < epsilon * _MIN_NORMAL
+    return diff / min(abs_sum, sys.float_info.max) < epsilon

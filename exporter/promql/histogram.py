@@ -7,6 +7,7 @@ import re
 
 from exporter.labels import Labels, drop_metric_name, get_label, metric_name
 from exporter.promql.functions_common import Function, check_unique, scalar_arg, vector_arg
+from exporter.promql.gofloat import almost_equal
 from exporter.promql.values import CallContext, Sample, Value, Vector
 
 BUCKET_LABEL = "le"
@@ -28,19 +29,6 @@ def parse_bound(text: str) -> float | None:
     if "x" in text.lower():
         return float.fromhex(text)
     return float(text)
-
-
-def _almost_equal(a: float, b: float, epsilon: float) -> bool:
-    if math.isnan(a) and math.isnan(b):
-        return True
-    if a == b:
-        return True
-    abs_sum = abs(a) + abs(b)
-    diff = abs(a - b)
-    min_normal = 2.2250738585072014e-308
-    if a == 0 or b == 0 or abs_sum < min_normal:
-        return diff < epsilon * min_normal
-    return diff / min(abs_sum, 1.7976931348623157e308) < epsilon
 
 
 def _prepare(buckets: list[Bucket]) -> list[Bucket] | None:
@@ -66,7 +54,7 @@ def _make_monotonic(buckets: list[Bucket]) -> tuple[list[Bucket], bool]:
         bound, curr = out[i]
         if curr == prev:
             continue
-        if _almost_equal(prev, curr, SMALL_DELTA_TOLERANCE):
+        if almost_equal(prev, curr, SMALL_DELTA_TOLERANCE):
             out[i] = (bound, prev)
             continue
         if curr < prev:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import math
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from exporter.labels import Labels, format_labels, is_stale
+from exporter.promql import gofloat
 from exporter.promql.parse import allow_experimental_functions
 from exporter.promql.promqltest_parse import (
     HISTOGRAM,
@@ -36,7 +36,6 @@ from exporter.promql.values import (
 from exporter.store import SeriesStore
 
 EPSILON = 1e-6  # Relative error allowed for sample values, as upstream.
-_MIN_NORMAL = 2.2250738585072014e-308
 _QUERY_CONTEXT_FUNCS = re.compile(r"(start|end|range|step)\(\)")
 
 
@@ -83,15 +82,7 @@ def almost_equal(a: float, b: float, epsilon: float = EPSILON) -> bool:
     """Upstream's comparison: relative error, NaN equals NaN, stale equals only stale."""
     if is_stale(a) or is_stale(b):
         return is_stale(a) and is_stale(b)
-    if math.isnan(a) and math.isnan(b):
-        return True
-    if a == b:
-        return True
-    abs_sum = abs(a) + abs(b)
-    diff = abs(a - b)
-    if a == 0 or b == 0 or abs_sum < _MIN_NORMAL:
-        return diff < epsilon * _MIN_NORMAL
-    return diff / min(abs_sum, sys.float_info.max) < epsilon
+    return gofloat.almost_equal(a, b, epsilon)
 
 
 def _default_engine() -> tuple[InstantFn, RangeFn]:
