@@ -13,6 +13,8 @@ from exporter.labels import METRIC_NAME
 from exporter.promql.parse import parse_expr
 from exporter.promql.values import PromQLError
 from exporter.rules.model import AlertingRule, RecordingRule, Rule, RuleGroup, RuleSet, Source
+from exporter.rules.slo_load import read_slos
+from exporter.rules.slo_model import SLO
 from exporter.templates import check_template
 from exporter.yamlkinds import DURATION, INT, STR, map_of
 from exporter.yamlnodes import MapReader, Problems, compose_file, position
@@ -22,7 +24,6 @@ SUPPORTED_VERSIONS = ("value-exporter/v1",)
 # Sections that later parts of the rule format add; until then they are named, not "unknown".
 _FUTURE_SECTIONS = {
     "parameters": "a rule file with groups (business parameters are not supported yet)",
-    "slos": "a rule file with groups (SLO definitions are not supported yet)",
     "value": "a rule file with groups (value metrics are not supported yet)",
     "journeys": "a rule file with groups (customer journeys are not supported yet)",
     "improvements": "a rule file with groups (improvement targets are not supported yet)",
@@ -40,23 +41,34 @@ def _label_name_problem(name: str) -> str | None:
 LABELS = map_of(STR, _label_name_problem, "valid label names")
 
 
-def load_rule_files(paths: Sequence[str | Path]) -> RuleSet:
-    """Load and validate rule files; raises UserError listing every problem in every file."""
+def load_rule_files(paths: Sequence[str | Path], warnings: list[Problem] | None = None) -> RuleSet:
+    """Load and validate rule files; raises UserError listing every problem in every file.
+
+    Warnings (likely mistakes that still load) go to `warnings` when given; they are in the
+    UserError too when the load fails.
+    """
     groups: list[RuleGroup] = []
+    slos: list[SLO] = []
+    seen_slos: dict[str, Source] = {}  # SLO names are global: every series carries slo="name"
     problems: list[Problem] = []
     for path in paths:
         file_problems = Problems(str(path))
-        groups.extend(_read_file(str(path), file_problems))
-        problems.extend(file_problems.items)
+        file_groups, file_slos = _read_file(str(path), file_problems, seen_slos)
+        groups.extend(file_groups)
+        slos.extend(file_slos)
+        problems.extend(file_problems.in_file_order())
     if any(not p.warning for p in problems):
         raise UserError(problems)
-    return RuleSet(groups=tuple(groups), files=tuple(str(p) for p in paths))
+    if warnings is not None:
+        warnings.extend(p for p in problems if p.warning)
+    return RuleSet(groups=tuple(groups), files=tuple(str(p) for p in paths), slos=tuple(slos))
 
 
-def _read_file(path: str, problems: Problems) -> list[RuleGroup]:
+def _read_file(path: str, problems: Problems,
+               seen_slos: dict[str, Source]) -> tuple[list[RuleGroup], list[SLO]]:
     root = compose_file(path, problems)
     if problems.error_count():
-        return []
+        return [], []
     groups: list[RuleGroup] = []
     with MapReader(root, "", problems) as top:
         version = top.optional("version", STR, SUPPORTED_VERSIONS[0])
@@ -71,11 +83,12 @@ def _read_file(path: str, problems: Problems) -> list[RuleGroup]:
             seen.add(name)
             if group is not None:
                 groups.append(group)
+        slos = read_slos(top, path, problems, seen_slos)
         for key in _FUTURE_SECTIONS:
             if top.has(key):
                 top.error(key, f'section "{key}" is not supported yet', _FUTURE_SECTIONS[key])
                 top.value_node(key)
-    return groups
+    return groups, slos
 
 
 def _read_group(
@@ -194,12 +207,16 @@ def check_rules_command(paths: Sequence[str]) -> int:
     """`value-exporter check rules FILE...`: every problem of every file, exit 1 on any error."""
     failed = False
     for path in paths:
+        warnings: list[Problem] = []
         try:
-            rules = load_rule_files([path])
+            rules = load_rule_files([path], warnings)
         except UserError as exc:
             for line in exc.lines():
                 print(line, file=sys.stderr)
             failed = True
             continue
-        print(f"OK: {path}: {len(rules.groups)} groups, {rules.rule_count} rules")
+        for warning in warnings:
+            print(warning, file=sys.stderr)
+        slos = f", {len(rules.slos)} SLOs" if rules.slos else ""
+        print(f"OK: {path}: {len(rules.groups)} groups, {rules.rule_count} rules{slos}")
     return 1 if failed else 0
