@@ -33,6 +33,8 @@ from exporter.ruletest_file import (
     model_duration,
     read_unit_test_file,
 )
+from exporter.slo import SLOEvaluator
+from exporter.slo_rules import slo_alert_groups
 from exporter.store import SeriesStore
 from exporter.templates_funcs import go_quote
 from exporter.yamlnodes import Problems
@@ -146,11 +148,17 @@ def _run_group(test: TestGroup, spec: UnitTestFile, rule_files: list[str],
     interval = spec.evaluation_interval_ms
     # Subqueries without a step use the evaluation interval, as promtool's engine does.
     query_fn = store_query_fn(store, subquery_step_ms=interval)
+    # -- SLOs (issue 4): each SLO's evaluator runs first at every step, its alert group
+    # joins the other groups, so unit tests see fresh SLO series in the SLO alert rules.
+    slo_evaluators = [SLOEvaluator(slo, store, interval_ms=interval, query_fn=query_fn)
+                      for slo in ruleset.slos]
+    groups = (*ruleset.groups, *slo_alert_groups(ruleset.slos, interval))
+    # -- end SLOs ------------------------------------------------------------------------
     evaluators = [
         GroupEvaluator(g, store, external_labels=test.external_labels,
                        external_url=test.external_url, default_interval_ms=test.interval_ms,
                        query_fn=query_fn)
-        for g in _ordered_groups(ruleset.groups, order)
+        for g in _ordered_groups(groups, order)
     ]
     for alert_test in test.alert_tests:
         if not alert_test.alertname:
@@ -167,6 +175,11 @@ def _run_group(test: TestGroup, spec: UnitTestFile, rule_files: list[str],
     for ts in range(0, max_t + 1, interval):
         loader.load_until(ts)
         eval_errors: list[str] = []
+        for slo_ev in slo_evaluators:  # SLOs (issue 4)
+            slo_result = slo_ev.evaluate(ts)
+            if slo_result.error:
+                eval_errors.append(f"    slo: {slo_ev.slo.name}, time: {go_duration(ts)}, "
+                                   f"err: {slo_result.error}")
         for ev in evaluators:
             ev.evaluate(ts)
             for status in ev.statuses:

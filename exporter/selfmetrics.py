@@ -80,6 +80,22 @@ class SelfMetrics:
             c.CONFIG_LAST_RELOAD_SUCCESS_TIME, "When configuration was last loaded (Unix time).",
             registry=r,
         )
+        # -- state database (exporter/state.py); names to move into conventions.py --------
+        self.state_write_failures = Counter(
+            _counter(c.PREFIX + "state_write_failures_total"),
+            "State database saves that failed (disk full, I/O error, lock held too long).",
+            registry=r,
+        )
+        self.state_persistent = Gauge(
+            c.PREFIX + "state_persistent",
+            "1 if state is saved to the state database, 0 in memory-only mode.", registry=r,
+        )
+        # -- SLOs (issue 4) ------------------------------------------------------------------
+        self.slo_series_dropped = Counter(
+            _counter(c.SLO_SERIES_DROPPED),
+            "SLO group_by values refused over series_limit, per evaluation that saw them.",
+            [c.SLO_LABEL], registry=r,
+        )
 
 
 def _counter(name: str) -> str:

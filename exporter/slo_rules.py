@@ -1,0 +1,163 @@
+"""SLO alert rules: multi-window multi-burn-rate tiers, budget exhausted and no data (pure).
+
+Both engines share these rules: the sidecar evaluates them over the series `SLOEvaluator`
+writes, and `compile` emits them next to the recording rules that compute the same series
+in Prometheus. The output is a plain `RuleGroup`, deterministic for a given SLO.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from exporter import conventions as c
+from exporter.durations import format_duration
+from exporter.rules.model import AlertingRule, RuleGroup
+from exporter.rules.slo_model import SLO, AlertTier
+from exporter.slo_series import base_labels, error_budget
+from exporter.slo_windows import slo_window_ms, window_name
+
+ALERT_BURN = "SLOErrorBudgetBurn"
+ALERT_EXHAUSTED = "SLOErrorBudgetExhausted"
+ALERT_NO_DATA = "SLONoData"
+# The `tier` label values of the two non-burn alerts (burn alerts use the tier's name).
+TIER_EXHAUSTED = "budget-exhausted"
+TIER_NO_DATA = "no-data"
+SEVERITY_LABEL = "severity"
+TIER_LABEL = "tier"
+
+
+def group_name(slo: SLO) -> str:
+    """The name of an SLO's alert group (unique per SLO, stable across versions)."""
+    return f"slo:{slo.name}"
+
+
+def _number(x: float) -> str:
+    # 12 significant digits hide binary noise (1 - 0.999 = 0.0010000000000000009).
+    return f"{x:.12g}"
+
+
+def tier_factor(slo: SLO, tier: AlertTier) -> float:
+    """The burn-rate factor of a tier: as given, or budget fraction x SLO window / long window.
+
+    Calendar windows use the unit's nominal length (week 7d, month 30d, quarter 91d): a
+    rule is a static expression and cannot follow the current month's length.
+    """
+    if tier.factor is not None:
+        return tier.factor
+    fraction = tier.budget_fraction if tier.budget_fraction is not None else 0.0
+    return float(_number(fraction * slo_window_ms(slo) / tier.long_window_ms))
+
+
+def _selector(name: str, slo: SLO) -> str:
+    value = slo.name.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{name}{{{c.SLO_LABEL}="{value}"}}'
+
+
+def burn_rule(slo: SLO, tier: AlertTier) -> AlertingRule:
+    """One tier: both windows' error ratios above factor x error budget."""
+    factor = tier_factor(slo, tier)
+    threshold = f"({_number(factor)} * {_number(error_budget(slo))})"
+    long_w, short_w = window_name(tier.long_window_ms), window_name(tier.short_window_ms)
+    expr = (f"{_selector(c.slo_error_ratio(long_w), slo)} > {threshold}\n"
+            f"and\n{_selector(c.slo_error_ratio(short_w), slo)} > {threshold}")
+    share = tier.budget_fraction if tier.budget_fraction is not None else \
+        factor * tier.long_window_ms / slo_window_ms(slo)
+    summary = (f"SLO {slo.name} of {slo.service} burns its error budget {_number(factor)}x "
+               f"too fast ({long_w} and {short_w} windows)")
+    description = (f"At this rate {_number(share * 100)}% of the error budget goes in "
+                   f"{long_w}; objective {_number(slo.objective_percent)}%.")
+    return AlertingRule(
+        name=ALERT_BURN,
+        expr=expr,
+        for_ms=tier.for_ms,
+        labels=_labels(slo, tier.severity, tier.name,
+                       (("long_window", long_w), ("short_window", short_w))),
+        annotations=_annotations(slo, summary, description),
+        source=slo.source,
+    )
+
+
+def exhausted_rule(slo: SLO) -> AlertingRule:
+    """The budget of the SLO window is spent (remaining <= 0)."""
+    return AlertingRule(
+        name=ALERT_EXHAUSTED,
+        expr=f"{_selector(c.SLO_BUDGET_REMAINING, slo)} <= 0",
+        labels=_labels(slo, "ticket", TIER_EXHAUSTED),
+        annotations=_annotations(
+            slo, f"SLO {slo.name} of {slo.service} has spent its error budget",
+            f"Objective {_number(slo.objective_percent)}% is missed for the current window."),
+        source=slo.source,
+    )
+
+
+def no_data_rules(slo: SLO, for_ms: int) -> tuple[AlertingRule, AlertingRule]:
+    """No SLI events for `for_ms` (two rules under one alert name, one per cause).
+
+    Quiet: the event counter did not grow over the last `for_ms`, and it already existed
+    `for_ms` before that, so a freshly started sidecar waits a full window before saying so.
+    Absent: no SLO series at all (a group_by SLO whose series never appeared, or the sidecar
+    not writing), for `for_ms`, which also rides out the start before the first scrape.
+    """
+    window = format_duration(for_ms)
+    events = _selector(c.SLO_EVENTS, slo)
+    # The two conditions differ in a `cause` label, so the rules stay distinct to linters
+    # and on-call can tell a quiet SLI from a missing one.
+    quiet_labels = _labels(slo, "ticket", TIER_NO_DATA, (("cause", "no-events"),))
+    absent_labels = _labels(slo, "ticket", TIER_NO_DATA, (("cause", "absent"),))
+    annotations = _annotations(
+        slo, f"SLO {slo.name} of {slo.service} has had no events for {window}",
+        "The SLI's series are missing or carry no traffic; the budget is not measured.")
+    quiet = AlertingRule(
+        name=ALERT_NO_DATA,
+        expr=(f"increase({events}[{window}]) == 0\n"
+              f"and\npresent_over_time({events}[{window}] offset {window})"),
+        labels=quiet_labels, annotations=annotations, source=slo.source,
+    )
+    absent = AlertingRule(
+        name=ALERT_NO_DATA, expr=f"absent({events})", for_ms=for_ms,
+        labels=absent_labels, annotations=annotations, source=slo.source,
+    )
+    return quiet, absent
+
+
+def _labels(slo: SLO, severity: str, tier: str,
+            extra: tuple[tuple[str, str], ...] = ()) -> tuple[tuple[str, str], ...]:
+    labels = {SEVERITY_LABEL: severity, TIER_LABEL: tier, **dict(extra)}
+    labels.update(slo.alerting.labels)  # the SLO's own alerting labels win
+    # The series carry slo and service already; naming them here keeps each SLO's rules
+    # distinct to linters (promtool's duplicate-rule check) and to readers of the rule file.
+    labels.update(base_labels(slo))
+    return tuple(sorted(labels.items()))
+
+
+def _annotations(slo: SLO, summary: str, description: str) -> tuple[tuple[str, str], ...]:
+    notes = {"summary": summary, "description": description}
+    if slo.alerting.runbook_url:
+        notes["runbook_url"] = slo.alerting.runbook_url
+    notes.update(slo.alerting.annotations)
+    return tuple(sorted(notes.items()))
+
+
+def slo_alert_rules(slo: SLO) -> tuple[AlertingRule, ...]:
+    """Every alert rule of an SLO: enabled tiers in order, then exhausted, then no data."""
+    rules = [burn_rule(slo, tier) for tier in slo.alerting.tiers if tier.enabled]
+    if slo.alerting.budget_exhausted:
+        rules.append(exhausted_rule(slo))
+    if slo.alerting.no_data_for_ms is not None:
+        rules.extend(no_data_rules(slo, slo.alerting.no_data_for_ms))
+    return tuple(rules)
+
+
+def slo_alert_group(slo: SLO, *, interval_ms: int) -> RuleGroup:
+    """The SLO's alert rules as one rule group, evaluated right after the SLO's series."""
+    return RuleGroup(
+        name=group_name(slo),
+        file=slo.source.file,
+        rules=slo_alert_rules(slo),
+        interval_ms=interval_ms,
+    )
+
+
+def slo_alert_groups(slos: Iterable[SLO], interval_ms: int) -> tuple[RuleGroup, ...]:
+    """The alert group of each SLO, in SLO order (evaluated after the SLO's series)."""
+    return tuple(slo_alert_group(slo, interval_ms=interval_ms) for slo in slos)
