@@ -7,7 +7,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,9 +16,10 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExe
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from exporter.api import Api, format_value_e
+from exporter.backfill import BackfillError, PrometheusClient, backfill_slo
 from exporter.config import Config, apply_environment, config_to_public_dict, load_config
 from exporter.errors import UserError
 from exporter.evaluate import GroupEvaluator
@@ -26,8 +27,14 @@ from exporter.export import ExportedFamily, RecordedSeriesCollector
 from exporter.promql.analysis import longest_lookback_ms, selected_metric_names
 from exporter.rules.load import load_rule_files
 from exporter.rules.model import AlertingRule, RecordingRule, RuleSet
+from exporter.rules.slo_model import RollingWindow
 from exporter.scrape import ScrapeManager
 from exporter.selfmetrics import SelfMetrics
+from exporter.slo import SLOEvaluator
+from exporter.slo_events import sli_exprs
+from exporter.slo_rules import slo_alert_groups
+from exporter.slo_windows import period_start_ms
+from exporter.state import KIND_RULE_GROUP, KIND_SLO, StateStore, rule_group_key
 from exporter.store import SeriesStore
 from exporter.web import Request, Response, Router, WebServer
 
@@ -51,6 +58,9 @@ class _Loaded:
     families: list[ExportedFamily]
     keep_names: frozenset[str] | None
     retention_ms: int
+    # SLOs (issue 4): evaluators by SLO name; the alert group (key) whose job runs each first.
+    slo_evaluators: dict[str, SLOEvaluator] = field(default_factory=dict)
+    slo_groups: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 class Daemon:
@@ -80,6 +90,15 @@ class Daemon:
         router = Router()
         self._routes(router)
         self.web = WebServer(listen or self._loaded.config.listen, router)
+        # Opened last, so a failed start (port in use) leaves no file lock behind.
+        # -- state database hook: rule groups' alert state survives a restart (state.py) --
+        self.state = StateStore.open(self._loaded.config.state_dir,
+                                     on_write_failure=self.metrics.state_write_failures.inc)
+        self.metrics.state_persistent.set(1 if self.state.persistent else 0)
+        self._started_ms = self.now_ms()
+        self._needs_backfill: set[str] = set()
+        self._hold_until_scraped = self._restore_groups()
+        # -- end of state database hook ----------------------------------------------------
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -107,6 +126,7 @@ class Daemon:
             return
         self._stopped.set()
         self.scheduler.shutdown(wait=True)
+        self.state.close()
         self.web.stop()
         log.info("event=stopped")
 
@@ -122,7 +142,14 @@ class Daemon:
         for warning in config.warnings:
             log.warning("event=config_warning %s", warning)
         rules = load_rule_files(list(config.rule_files))
+        # -- SLOs (issue 4): each SLO's alert group is scheduled like any rule group, and
+        # the SLI's own selectors join the keep-list and the raw-sample retention.
+        slo_interval = int(config.evaluation_interval)
+        slo_groups = slo_alert_groups(rules.slos, slo_interval)
+        rules = replace(rules, groups=(*rules.groups, *slo_groups))
         exprs = [rule.expr for group in rules.groups for rule in group.rules]
+        exprs += [e for slo in rules.slos for e in sli_exprs(slo, slo_interval)]
+        # -- end SLOs --
         keep = None if config.keep_all_series else selected_metric_names(exprs)
         if keep is not None:
             keep = keep | _SCRAPE_SERIES
@@ -141,8 +168,17 @@ class Daemon:
                     families[rule.name] = ExportedFamily(
                         rule.name, f"Recorded by rule group {group.name!r}: {rule.expr}"
                     )
+        # -- SLOs (issue 4): one evaluator per SLO, its series exported on /metrics --------
+        slo_evaluators = {slo.name: SLOEvaluator(slo, self.store, interval_ms=interval)
+                          for slo in rules.slos}
+        for slo_evaluator in slo_evaluators.values():
+            for name, kind, help_text in slo_evaluator.series_families():
+                families.setdefault(name, ExportedFamily(name, help_text, kind))
+        slo_group_names = {g.key: slo.name for slo, g in zip(rules.slos, slo_groups, strict=True)}
+        # -- end SLOs --
         retention = longest_lookback_ms(exprs, self.store.lookback_ms) + 2 * interval
-        return _Loaded(config, rules, evaluators, list(families.values()), keep, retention)
+        return _Loaded(config, rules, evaluators, list(families.values()), keep, retention,
+                       slo_evaluators, slo_group_names)
 
     def reload(self) -> list[str]:
         """Load config and rules again; on any error keep the running ones and return the errors."""
@@ -160,6 +196,17 @@ class Daemon:
                 previous = old.evaluators.get(key)
                 if previous is not None and previous.group == evaluator.group:
                     loaded.evaluators[key] = previous
+            # SLOs (issue 4): an unchanged SLO keeps its evaluator; a changed one takes over
+            # the old buckets through its state (whatever still fits the new definition).
+            for slo_name, slo_evaluator in loaded.slo_evaluators.items():
+                before = old.slo_evaluators.get(slo_name)
+                if before is None:
+                    continue
+                if before.slo == slo_evaluator.slo and \
+                        before.interval_ms == slo_evaluator.interval_ms:
+                    loaded.slo_evaluators[slo_name] = before
+                else:
+                    slo_evaluator.from_state(before.to_state())
             self._loaded = loaded
             self.scrapes.keep_names = loaded.keep_names
             self._unschedule()
@@ -249,7 +296,20 @@ class Daemon:
         scheduled_s = start_s + math.floor((now_s - start_s) / interval_s) * interval_s
         t_ms = round(scheduled_s * 1000)
         name = evaluator.group.name
+        if self._hold_until_scraped and not self._scraped_once():
+            return  # restored alerts would resolve against a store that has no samples yet
+        loaded = self._loaded
+        slo_name = loaded.slo_groups.get(evaluator.group.key)
+        blobs: list[tuple[str, str, dict[str, Any]]] = []
+        if slo_name is not None:  # SLOs (issue 4): the SLO's series first, then its alerts
+            slo_evaluator = loaded.slo_evaluators[slo_name]
+            self._run_slo(slo_evaluator, t_ms)
+            blobs.append((KIND_SLO, slo_name, slo_evaluator.to_state()))
         result = evaluator.evaluate(t_ms)
+        blobs.append((KIND_RULE_GROUP, rule_group_key(*evaluator.group.key),
+                      evaluator.to_state()))
+        # One transaction per evaluation: a kill never leaves the SLO and its alerts apart.
+        self.state.save_many(blobs, t_ms)
         self.metrics.rule_group_iterations.labels(name).inc()
         self.metrics.rule_group_duration.labels(name).observe(result.duration_s)
         self.metrics.rule_group_last_duration.labels(name).set(result.duration_s)
@@ -260,6 +320,84 @@ class Daemon:
             log.warning("event=rule_failed group=%r rule=%r error=%r", name, status.rule.name,
                         status.last_error)
         self._first_round_done(job_id)
+
+    def _restore_groups(self) -> bool:
+        """Load saved alert state into the evaluators; True when some alert was restored."""
+        restored = 0
+        for key, evaluator in self._loaded.evaluators.items():
+            blob = self.state.load(KIND_RULE_GROUP, rule_group_key(*key))
+            if blob is None:
+                continue
+            try:
+                evaluator.from_state(blob)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                log.error("event=state_restore_failed group=%r error=%r", key[1], str(exc))
+                continue
+            restored += sum(len(s.active_alerts()) for s in evaluator.alert_states if s)
+        slos = 0
+        for name, slo_evaluator in self._loaded.slo_evaluators.items():
+            blob = self.state.load(KIND_SLO, name)
+            if blob is None:
+                # Nothing saved for this SLO: a first start, which backfill may fill.
+                self._needs_backfill.add(name)
+                continue
+            try:
+                slo_evaluator.from_state(blob)
+                slos += 1
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                log.error("event=state_restore_failed slo=%r error=%r", name, str(exc))
+                self._needs_backfill.add(name)
+        log.info("event=state_restored rule_groups=%d alerts=%d slos=%d downtime_s=%.1f",
+                 len(self._loaded.evaluators), restored, slos,
+                 self.state.downtime_ms(self.now_ms()) / 1000)
+        return restored > 0
+
+    def _scraped_once(self) -> bool:
+        # Restored alerts wait until every target has been scraped twice since the start:
+        # rate() and increase() need two samples, and the raw samples did not survive.
+        second = self._started_ms
+        if all(s.health.last_scrape_ms is not None
+               and s.health.last_scrape_ms >= second + int(s.job.scrape_interval) // 2
+               for s in self.scrapes.scrapers()):
+            self._hold_until_scraped = False
+        return not self._hold_until_scraped
+
+    def _backfill(self, slo_evaluator: SLOEvaluator, t_ms: int) -> None:
+        """Fill a new SLO's buckets from the configured Prometheus, once, before counting."""
+        config = self._loaded.config.backfill
+        name = slo_evaluator.slo.name
+        self._needs_backfill.discard(name)
+        if config is None:
+            return
+        window = slo_evaluator.slo.window
+        if isinstance(window, RollingWindow):
+            start = t_ms - window.duration_ms
+        else:
+            start = period_start_ms(t_ms, window)
+        client = PrometheusClient(config)
+        try:
+            history = backfill_slo(client, slo_evaluator.slo, start_ms=start, end_ms=t_ms,
+                                   bucket_ms=slo_evaluator.bucket_ms,
+                                   interval_ms=slo_evaluator.interval_ms)
+            filled = slo_evaluator.load_backfill(history, t_ms)
+            log.info("event=backfilled slo=%r buckets=%d", name, filled)
+        except BackfillError as exc:
+            log.warning("event=backfill_failed slo=%r error=%r", name, str(exc))
+        finally:
+            client.close()
+
+    def _run_slo(self, slo_evaluator: SLOEvaluator, t_ms: int) -> None:
+        """SLOs (issue 4): count the interval's events and write the SLO series at t."""
+        if slo_evaluator.slo.name in self._needs_backfill:
+            self._backfill(slo_evaluator, t_ms)
+        result = slo_evaluator.evaluate(t_ms)
+        name = slo_evaluator.slo.name
+        if result.error:
+            log.warning("event=slo_failed slo=%r error=%r", name, result.error)
+        if result.dropped:
+            self.metrics.slo_series_dropped.labels(name).inc(result.dropped)
+        if result.data_gap_seconds:
+            log.warning("event=slo_data_gap slo=%r seconds=%.1f", name, result.data_gap_seconds)
 
     def _first_round_done(self, job_id: str) -> None:
         if self._ready.is_set():
@@ -292,8 +430,10 @@ class Daemon:
         Api(self).register(router)
 
     def _serve_metrics(self, request: Request) -> Response:
-        encoder, content_type = choose_encoder(request.header("accept"))
-        return Response(200, encoder(self.metrics.registry), content_type)
+        # Always the text format: prometheus-client 0.26 escapes the colons of recording-rule
+        # names in OpenMetrics sample lines (not in their HELP/TYPE lines), which would break
+        # every `level:metric:operations` series. Scrapers all accept text 0.0.4.
+        return Response(200, generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST)
 
     def _serve_ready(self, request: Request) -> Response:
         if self.ready:

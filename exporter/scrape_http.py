@@ -203,7 +203,7 @@ class HTTPFetcher:
         session.max_redirects = MAX_REDIRECTS
         session.mount("https://", _Adapter(job.http.tls_config.server_name))
         session.mount("http://", _Adapter())
-        _configure_tls(session, job.http.tls_config)
+        configure_tls(session, job.http.tls_config)
         session.headers.clear()
         session.headers.update({
             "Accept": accept_header(job.scrape_protocols),
@@ -219,7 +219,7 @@ class HTTPFetcher:
 
     def fetch(self, url: str, deadline: float) -> FetchResult:
         """GET url and read its body by `deadline` (time.monotonic()); raises FetchError."""
-        headers = {"Authorization": auth} if (auth := _auth_header(self._http)) else {}
+        headers = {"Authorization": auth} if (auth := auth_header(self._http)) else {}
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise FetchError("timeout", "scrape timed out before the request was sent")
@@ -322,7 +322,7 @@ class _Inflater:
         return self._started and self._d.eof
 
 
-def _configure_tls(session: requests.Session, tls: TLSConfig) -> None:
+def configure_tls(session: requests.Session, tls: TLSConfig) -> None:
     if tls.insecure_skip_verify:
         session.verify = False
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
@@ -342,7 +342,7 @@ def _read_secret_file(path: str, what: str) -> str:
                                   f"{type(exc).__name__}") from None
 
 
-def _auth_header(cfg: HTTPClientConfig) -> str | None:
+def auth_header(cfg: HTTPClientConfig) -> str | None:
     """The Authorization header value; files are read now so rotated secrets apply."""
     if cfg.basic_auth is not None:
         b = cfg.basic_auth

@@ -1,0 +1,453 @@
+"""State database (SQLite, WAL, under state_dir): the evaluators' state survives a restart.
+
+The store keeps opaque JSON blobs keyed by (kind, key), so it knows nothing about what the SLO
+engine, the rule groups or the notifier put in them. One `save_many` call is one transaction:
+an evaluation's state lands whole or not at all.
+
+Durability: `journal_mode=WAL` with `synchronous=NORMAL`. In WAL mode a commit is a write() to
+the WAL file; NORMAL skips the fsync per commit, so a killed process (SIGKILL, OOM) loses
+nothing that was committed (the data is in the OS page cache), and only a power loss or kernel
+crash can lose the last few commits, never corrupt the file. FULL would fsync every evaluation
+of every group, which costs more than the few seconds of state it protects; the data gap
+accounting covers that loss like any other downtime.
+
+Robustness at start (each case logs one `event=state_*` line and the daemon keeps serving):
+- state_dir missing: created; not creatable or not writable: memory-only mode (loud error);
+- a file that is not SQLite, truncated or corrupted, or fails `PRAGMA integrity_check`, or is
+  another program's database: moved aside to `state.db.corrupt-<UTC timestamp>` (with its WAL),
+  and a fresh database created;
+- another process holds the database (the `state.db.lock` file lock, or a SQLite write lock)
+  for longer than `lock_timeout_s`: memory-only mode with a loud error, never touching the other
+  process's file (two daemons writing one state would corrupt each other's budgets); the
+  `value_exporter_state_persistent` gauge is 0 so an alert can catch it;
+- a schema newer than this build knows (a downgrade): memory-only, the file left as it is.
+A write error while running (disk full, I/O error, a lock held too long) is logged, counted
+through `on_write_failure`, and never stops evaluation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+log = logging.getLogger("value_exporter.state")
+
+DB_NAME = "state.db"
+LOCK_NAME = "state.db.lock"
+DEFAULT_LOCK_TIMEOUT_S = 10.0  # covers a rolling restart whose old process is still stopping
+WRITE_BUSY_TIMEOUT_MS = 2000  # how long a save waits for a reader/writer before it fails
+FAILURE_LOG_EVERY_S = 60.0
+
+# Kinds in use (a kind names what wrote the blob; keys are unique within a kind).
+KIND_RULE_GROUP = "rule_group"  # GroupEvaluator.to_state(), key: rule_group_key(file, name)
+KIND_SLO = "slo"  # SLOEvaluator.to_state(), key: the SLO name
+
+# Schema migrations, applied in order inside one transaction each; never edit a released one,
+# append. Planned: notification delivery state (issue 6) may stay a blob kind ("delivery");
+# hourly rollups of value series (issue 5) need their own table, e.g.
+#   CREATE TABLE rollup_hourly (series TEXT, hour_ms INTEGER, value REAL,
+#                               PRIMARY KEY (series, hour_ms)) WITHOUT ROWID
+# and CSI baselines fit a blob kind ("baseline") or a small table of their own.
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (1, "opaque state blobs and store metadata", """
+        CREATE TABLE state (
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            updated_at_ms INTEGER NOT NULL,
+            json TEXT NOT NULL,
+            PRIMARY KEY (kind, key)
+        ) WITHOUT ROWID;
+        CREATE TABLE meta (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        ) WITHOUT ROWID;
+    """),
+)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+_VERSION_TABLE = """
+    CREATE TABLE IF NOT EXISTS schema_version (
+        version INTEGER PRIMARY KEY,
+        description TEXT NOT NULL,
+        applied_at_ms INTEGER NOT NULL
+    )
+"""
+_META_LAST_SAVED = "last_saved_ms"
+_META_CREATED = "created_at_ms"
+
+
+class _Unusable(Exception):
+    """The database file cannot be used; `corrupt` says whether to move it aside."""
+
+    def __init__(self, reason: str, *, corrupt: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.corrupt = corrupt
+
+
+@dataclass(frozen=True, slots=True)
+class StoredState:
+    """One blob as stored: when it was last saved (evaluation time) and its data."""
+
+    updated_at_ms: int
+    data: dict[str, Any]
+
+
+def rule_group_key(file: str, name: str) -> str:
+    """The key of a rule group's state: its file and name (as Prometheus identifies groups)."""
+    return json.dumps([file, name])
+
+
+class StateStore:
+    """The state database; thread-safe (one connection behind a lock: writes serialize anyway)."""
+
+    def __init__(self, conn: sqlite3.Connection, *, path: Path | None, lock_file: TextIO | None,
+                 status: str, previous_saved_ms: int | None,
+                 on_write_failure: Callable[[], None] | None) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+        self._lock_file = lock_file
+        self.path = path
+        # "opened", "created", "rebuilt", or "memory" (nothing persists in this run).
+        self.status = status
+        self.previous_saved_ms = previous_saved_ms
+        self._last_saved_ms = previous_saved_ms
+        self._on_write_failure = on_write_failure
+        self.write_failures = 0
+        self._failing_since: float | None = None
+        self._suppressed = 0
+        self._last_failure_log = 0.0
+        self._closed = False
+
+    # -- opening -----------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, state_dir: str | os.PathLike[str], *,
+             lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+             on_write_failure: Callable[[], None] | None = None,
+             clock: Callable[[], float] = time.time) -> StateStore:
+        """Open (or create, or rebuild) `state_dir/state.db`; never raises for a bad file."""
+        folder = Path(state_dir)
+        path = folder / DB_NAME
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            lock_file = open(folder / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            return cls._memory(f"state_dir not usable: {exc.strerror or exc}", on_write_failure,
+                               folder)
+        if not _acquire(lock_file, lock_timeout_s):
+            lock_file.close()
+            return cls._memory(f"{folder / LOCK_NAME} is held by another process for "
+                               f"{lock_timeout_s:g}s (another value-exporter on this state_dir?)",
+                               on_write_failure, folder)
+        existed = path.exists() and path.stat().st_size > 0
+        try:
+            try:
+                conn, previous = _open_checked(path, lock_timeout_s, clock)
+                status = "opened" if existed else "created"
+            except _Unusable as exc:
+                if not exc.corrupt:
+                    raise
+                moved = _move_aside(path, clock)
+                conn, previous = _open_checked(path, lock_timeout_s, clock)
+                status = "rebuilt"
+                log.error("event=state_rebuilt path=%s reason=%r moved_to=%s", path, exc.reason,
+                          moved)
+        except (_Unusable, sqlite3.Error, OSError) as exc:
+            lock_file.close()
+            reason = exc.reason if isinstance(exc, _Unusable) else f"{type(exc).__name__}: {exc}"
+            return cls._memory(reason, on_write_failure, folder)
+        log.info("event=state_opened path=%s status=%s schema_version=%d last_saved_ms=%s",
+                 path, status, SCHEMA_VERSION, previous)
+        return cls(conn, path=path, lock_file=lock_file, status=status,
+                   previous_saved_ms=previous, on_write_failure=on_write_failure)
+
+    @classmethod
+    def memory(cls, on_write_failure: Callable[[], None] | None = None) -> StateStore:
+        """A store that keeps nothing across restarts (tests, or when the file is unusable)."""
+        conn = _connect(":memory:", 0)
+        _migrate(conn, time.time)
+        return cls(conn, path=None, lock_file=None, status="memory", previous_saved_ms=None,
+                   on_write_failure=on_write_failure)
+
+    @classmethod
+    def _memory(cls, reason: str, on_write_failure: Callable[[], None] | None,
+                folder: Path) -> StateStore:
+        log.error("event=state_memory_only state_dir=%s reason=%r consequence=%r", folder, reason,
+                  "alert state, SLO budgets and baselines will NOT survive a restart")
+        return cls.memory(on_write_failure)
+
+    @property
+    def persistent(self) -> bool:
+        """Whether saves reach a file (False in memory-only mode)."""
+        return self.path is not None
+
+    # -- reading -----------------------------------------------------------------------
+
+    def load(self, kind: str, key: str) -> dict[str, Any] | None:
+        """The saved blob for (kind, key), or None (also when the stored JSON is unreadable)."""
+        entry = self.load_entry(kind, key)
+        return entry.data if entry is not None else None
+
+    def load_entry(self, kind: str, key: str) -> StoredState | None:
+        """The saved blob with the evaluation time it was saved at, or None."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT updated_at_ms, json FROM state WHERE kind = ? AND key = ?", (kind, key)
+            ).fetchone()
+        return _decode(kind, key, row[0], row[1]) if row is not None else None
+
+    def load_kind(self, kind: str) -> dict[str, StoredState]:
+        """Every blob of one kind, by key (unreadable ones left out)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT key, updated_at_ms, json FROM state WHERE kind = ? ORDER BY key", (kind,)
+            ).fetchall()
+        out: dict[str, StoredState] = {}
+        for key, t_ms, text in rows:
+            entry = _decode(kind, key, t_ms, text)
+            if entry is not None:
+                out[key] = entry
+        return out
+
+    def last_saved_ms(self) -> int | None:
+        """The evaluation time of the latest successful save (this run or the previous one)."""
+        return self._last_saved_ms
+
+    def downtime_ms(self, now_ms: int) -> int:
+        """How long the sidecar was away: from the previous run's last save to `now_ms`.
+
+        0 on a first start (nothing saved) and in memory-only mode; the SLO engine counts this
+        as a data gap, never as good time.
+        """
+        if self.previous_saved_ms is None:
+            return 0
+        return max(0, now_ms - self.previous_saved_ms)
+
+    # -- writing -----------------------------------------------------------------------
+
+    def save_many(self, items: Iterable[tuple[str, str, Mapping[str, Any]]], t_ms: int,
+                  *, delete: Iterable[tuple[str, str]] = ()) -> bool:
+        """Upsert blobs (and delete keys) in one transaction at evaluation time `t_ms`.
+
+        Returns False (and counts a failure) when nothing was written; a blob that is not
+        JSON-serialisable is left out and counted, the others are still written.
+        """
+        rows: list[tuple[str, str, int, str]] = []
+        bad = 0
+        for kind, key, blob in items:
+            try:
+                rows.append((kind, key, t_ms, json.dumps(blob, separators=(",", ":"),
+                                                        allow_nan=False)))
+            except (TypeError, ValueError) as exc:
+                bad += 1
+                self._failed(f"kind={kind} key={key!r} not JSON: {exc}")
+        gone = list(delete)
+        with self._lock:
+            if self._closed:
+                return False
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._conn.executemany(
+                        "INSERT INTO state (kind, key, updated_at_ms, json) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (kind, key) DO UPDATE SET "
+                        "updated_at_ms = excluded.updated_at_ms, json = excluded.json", rows)
+                    self._conn.executemany("DELETE FROM state WHERE kind = ? AND key = ?", gone)
+                    self._conn.execute(
+                        "INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) "
+                        "DO UPDATE SET value = max(CAST(value AS INTEGER), excluded.value)",
+                        (_META_LAST_SAVED, t_ms))
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                self._failed(f"{type(exc).__name__}: {exc}")
+                return False
+            self._last_saved_ms = max(self._last_saved_ms or t_ms, t_ms)
+            if self._failing_since is not None and not bad:
+                log.warning("event=state_write_recovered failed_for_s=%.1f",
+                            time.monotonic() - self._failing_since)
+                self._failing_since = None
+                self._suppressed = 0
+        return not bad
+
+    def _failed(self, error: str) -> None:
+        self.write_failures += 1
+        if self._on_write_failure is not None:
+            self._on_write_failure()
+        now = time.monotonic()
+        new_episode = self._failing_since is None
+        if new_episode:
+            self._failing_since = now
+        # One line per minute while it keeps failing, so a full disk does not flood the log.
+        if new_episode or now - self._last_failure_log >= FAILURE_LOG_EVERY_S:
+            log.error("event=state_write_failed path=%s error=%r suppressed=%d", self.path,
+                      error, self._suppressed)
+            self._last_failure_log = now
+            self._suppressed = 0
+        else:
+            self._suppressed += 1
+
+    def close(self) -> None:
+        """Checkpoint the WAL into the database file and release the file lock."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self.path is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._conn.close()
+            if self._lock_file is not None:
+                self._lock_file.close()  # closing the descriptor drops the flock
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _acquire(lock_file: TextIO, timeout_s: float) -> bool:
+    # flock (not fcntl record locks): held per open file, released by the kernel when the
+    # process dies, even by SIGKILL, so a restart after a crash never waits.
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+
+def _connect(target: str, busy_timeout_s: float) -> sqlite3.Connection:
+    # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT), so one
+    # save is exactly one transaction. check_same_thread=False: the store's lock serialises.
+    conn = sqlite3.connect(target, timeout=busy_timeout_s, isolation_level=None,
+                           check_same_thread=False)
+    return conn
+
+
+def _open_checked(path: Path, lock_timeout_s: float,
+                  clock: Callable[[], float]) -> tuple[sqlite3.Connection, int | None]:
+    """Connect, verify, migrate; returns the connection and the previous run's last save."""
+    try:
+        conn = _connect(str(path), lock_timeout_s)
+    except sqlite3.Error as exc:
+        raise _Unusable(f"cannot open: {exc}", corrupt=False) from None
+    try:
+        # Checks first, read-only: a file we refuse must leave this function unchanged.
+        result = _pragma(conn, "integrity_check")
+        if result != "ok":
+            raise _Unusable(f"integrity_check: {result}", corrupt=True)
+        _check_ownership(conn)
+        mode = _pragma(conn, "journal_mode=WAL")
+        if mode != "wal":
+            log.warning("event=state_no_wal path=%s journal_mode=%s hint=%r", path, mode,
+                        "state_dir must be on a local disk; SQLite's WAL fails on network "
+                        "file systems")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        _migrate(conn, clock)
+        conn.execute(f"PRAGMA busy_timeout={WRITE_BUSY_TIMEOUT_MS}")
+        row = conn.execute("SELECT value FROM meta WHERE name = ?", (_META_LAST_SAVED,)).fetchone()
+        return conn, int(row[0]) if row is not None else None
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        name = getattr(exc, "sqlite_errorname", "")
+        text = f"{name or type(exc).__name__}: {exc}"
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            raise _Unusable(f"database is locked by another process ({text})",
+                            corrupt=False) from None
+        # Not a database, malformed, or an error that is not an operational one (I/O, full
+        # disk, read-only, cannot open): only a broken file is moved aside.
+        corrupt = name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or not isinstance(
+            exc, sqlite3.OperationalError)
+        raise _Unusable(text, corrupt=corrupt) from None
+    except BaseException:
+        conn.close()
+        raise
+
+
+def _pragma(conn: sqlite3.Connection, pragma: str) -> str:
+    rows = conn.execute(f"PRAGMA {pragma}").fetchall()
+    return "; ".join(str(r[0]) for r in rows[:5])
+
+
+def _check_ownership(conn: sqlite3.Connection) -> None:
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if tables and "schema_version" not in tables:
+        # Someone else's database in our file: keep it (moved aside) rather than write into it.
+        raise _Unusable(f"not a value-exporter state database (tables: {sorted(tables)})",
+                        corrupt=True)
+    if "schema_version" in tables:
+        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        if row[0] is not None and int(row[0]) > SCHEMA_VERSION:
+            raise _Unusable(f"schema version {row[0]} is newer than this build's "
+                            f"{SCHEMA_VERSION} (a downgrade?); the file is left untouched",
+                            corrupt=False)
+
+
+def _migrate(conn: sqlite3.Connection, clock: Callable[[], float]) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(_VERSION_TABLE)
+        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        current = int(row[0]) if row[0] is not None else 0
+        now_ms = int(clock() * 1000)
+        for version, description, sql in MIGRATIONS:
+            if version <= current:
+                continue
+            for statement in sql.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT INTO schema_version VALUES (?, ?, ?)",
+                         (version, description, now_ms))
+            if version == 1:
+                conn.execute("INSERT INTO meta VALUES (?, ?)", (_META_CREATED, str(now_ms)))
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _move_aside(path: Path, clock: Callable[[], float]) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(clock()))
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    os.replace(path, target)
+    # The WAL belongs to the bad file (keep it beside it for a post-mortem); the shared-memory
+    # index is rebuilt from the WAL, so it goes.
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists():
+        os.replace(wal, target.with_name(target.name + "-wal"))
+    with contextlib.suppress(FileNotFoundError):
+        path.with_name(path.name + "-shm").unlink()
+    return target
+
+
+def _decode(kind: str, key: str, t_ms: int, text: str) -> StoredState | None:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        log.error("event=state_blob_unreadable kind=%s key=%r error=%r", kind, key, str(exc))
+        return None
+    if not isinstance(data, dict):
+        log.error("event=state_blob_unreadable kind=%s key=%r error=%r", kind, key,
+                  "not a JSON object")
+        return None
+    return StoredState(int(t_ms), data)
