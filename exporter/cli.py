@@ -61,6 +61,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="exposition format (default: OpenMetrics if the input ends with # EOF, else text)",
     )
 
+    compile_ = sub.add_parser(
+        "compile", help="write Prometheus rules (or a PrometheusRule) for rule files with SLOs")
+    compile_.add_argument("files", nargs="+", metavar="RULEFILE")
+    compile_.add_argument("-o", "--output", default="-",
+                          help="output folder (default: standard output)")
+    compile_.add_argument("--format", choices=("rules", "prometheusrule"), default="rules")
+    compile_.add_argument(
+        "--interval", default="1m",
+        help="evaluation interval of the generated SLO groups; use the sidecar's "
+             "evaluation_interval so both engines count the same intervals (default: 1m)")
+
+    import_ = sub.add_parser("import", help="convert OpenSLO or Sloth SLO specs to a rule file")
+    import_.add_argument("kind", choices=("openslo", "sloth"))
+    import_.add_argument("file")
+    import_.add_argument("-o", "--output", default="-", help="output file (default: stdout)")
+
     test = sub.add_parser("test", help="run rule unit tests in promtool's `test rules` format")
     test.add_argument("files", nargs="+", metavar="FILE")
 
@@ -99,6 +115,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         from exporter.rules.load import check_rules_command
 
         return check_rules_command(args.files)
+    if args.command == "compile":
+        from exporter.compile import compile_command
+        from exporter.durations import DurationError, parse_duration
+
+        try:
+            interval_ms = int(parse_duration(args.interval))
+        except DurationError as exc:
+            print(f"value-exporter compile: --interval: {exc}", file=sys.stderr)
+            return 1
+        return compile_command(args.files, args.output, args.format, interval_ms=interval_ms)
+    if args.command == "import":
+        from exporter.importers import import_command
+
+        return import_command(args.kind, args.file, args.output)
     if args.command == "test":
         from exporter.ruletest import run_rule_tests
 
