@@ -141,3 +141,62 @@ def test_firing_alert_survives_sigkill(tmp_path: Path, shop: ShopServer) -> None
     assert "event=state_opened" in log and "status=opened" in log, log
     assert "alerts=2" in log, log
     assert not any(".corrupt-" in p.name for p in (tmp_path / "state").iterdir())
+
+
+SLO_RULES = """
+version: value-exporter/v1
+slos:
+  - name: checkout
+    service: shop
+    objective: 98
+    window: 30d
+    sli:
+      ratio:
+        errors: shop_http_requests_total{route="/checkout", code=~"5.."}
+        total: shop_http_requests_total{route="/checkout"}
+"""
+
+
+def _value(run: _Run, expr: str) -> float | None:
+    body = run.get(f"/api/v1/query?query={expr}")
+    if not body or not body["data"]["result"]:
+        return None
+    return float(body["data"]["result"][0]["value"][1])
+
+
+def test_error_budget_survives_sigkill(tmp_path: Path, shop: ShopServer) -> None:
+    """After SIGKILL and a restart the SLO's events keep counting from where they were, the
+    remaining budget continues, and the downtime is reported as a data gap, not as good."""
+    (tmp_path / "slos.yaml").write_text(SLO_RULES)
+    config = _config(tmp_path, shop)
+    raw = yaml.safe_load(config.read_text())
+    raw["rule_files"] = ["slos.yaml"]
+    config.write_text(yaml.safe_dump(raw))
+    events = 'slo:events:total{slo="checkout"}'
+    remaining = 'slo:error_budget_remaining:ratio{slo="checkout"}'
+    first = _Run(config, tmp_path, "first")
+    try:
+        assert wait_until(lambda: (_value(first, events) or 0) > 5, 30), first.log()
+        before_events = _value(first, events)
+        before_remaining = _value(first, remaining)
+    finally:
+        first.kill()
+    assert before_events is not None and before_remaining is not None
+    time.sleep(3)  # downtime: these seconds must show up as a gap, not as good events
+
+    second = _Run(config, tmp_path, "second")
+    try:
+        assert wait_until(second.ready, 30), second.log()
+        assert wait_until(lambda: (_value(second, events) or 0) > before_events, 30)
+        after_events = _value(second, events)
+        after_remaining = _value(second, remaining)
+        gap = _value(second, 'value_exporter_slo_data_gap_seconds_total{slo="checkout"}')
+    finally:
+        second.kill()
+    assert after_events is not None and after_remaining is not None
+    # The deterministic shop fails a constant share of checkouts: the remaining budget of the
+    # cumulative counts stays where it was, rather than restarting from a full budget.
+    assert after_remaining == pytest.approx(before_remaining, rel=0.05)
+    assert after_remaining < 0.99
+    assert gap is not None and gap >= 2.0
+    assert "slos=1" in second.log()
