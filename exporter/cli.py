@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="output folder (default: standard output)")
     compile_.add_argument("--format", choices=("rules", "prometheusrule"), default="rules")
     compile_.add_argument(
+        "--from-sidecars", action="store_true",
+        help="compute each SLO from the event counters of several sidecars (one per pod) "
+             "instead of from the raw SLI")
+    compile_.add_argument(
         "--interval", default="1m",
         help="evaluation interval of the generated SLO groups; use the sidecar's "
              "evaluation_interval so both engines count the same intervals (default: 1m)")
@@ -124,7 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except DurationError as exc:
             print(f"value-exporter compile: --interval: {exc}", file=sys.stderr)
             return 1
-        return compile_command(args.files, args.output, args.format, interval_ms=interval_ms)
+        return compile_command(args.files, args.output, args.format, interval_ms=interval_ms,
+                               from_sidecars=args.from_sidecars)
     if args.command == "import":
         from exporter.importers import import_command
 

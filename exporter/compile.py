@@ -16,6 +16,12 @@ traffic). The events SLI extrapolates in both engines alike. Prometheus also los
 intervals it did not evaluate (restarts, missed evaluations) and its `slo:events:total` is a
 self-accumulating recording rule that restarts from zero after a gap of two intervals.
 
+Several sidecars, one service (`--from-sidecars`): each sidecar exports its SLOs' monotonic
+`slo:events:total` and `slo:good_events:total`; compiled this way, every SLO reads those
+counters (scraped, so with a `job` label) summed over all sidecars instead of the raw SLI,
+and Prometheus computes the service-wide SLO. Maintenance is already left out by the
+sidecars' counters, so it is not applied a second time.
+
 Not compiled, with an error naming the SLO: calendar windows and maintenance windows in a
 zone with daylight saving time (PromQL's date functions are UTC only; fixed offsets such as
 Etc/GMT-1 compile), timeslices budgeting and no_data good/bad (their slice and interval
@@ -29,18 +35,20 @@ import re
 import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from exporter import conventions as c
 from exporter.compile_slo import slo_series_group
 from exporter.compile_time import NotFixedOffset, fixed_offset_seconds
 from exporter.durations import format_duration
 from exporter.errors import Problem, UserError
 from exporter.rules.load import load_rule_files
 from exporter.rules.model import AlertingRule, RuleGroup, RuleSet
-from exporter.rules.slo_model import SLO, CalendarWindow
+from exporter.rules.slo_model import SLO, CalendarWindow, RatioSLI
 from exporter.slo_rules import slo_alert_group
 
 DEFAULT_INTERVAL_MS = 60_000
@@ -49,10 +57,12 @@ _FIXED_EXPECTED = "UTC or a fixed offset like Etc/GMT-1"
 
 
 def compile_command(files: Sequence[str], output: str, fmt: str, *,
-                    interval_ms: int = DEFAULT_INTERVAL_MS) -> int:
+                    interval_ms: int = DEFAULT_INTERVAL_MS, from_sidecars: bool = False) -> int:
     """`value-exporter compile`: one output per input file; exit 1 with every error at once."""
     try:
         ruleset = load_rule_files(files)
+        if from_sidecars:
+            ruleset = replace(ruleset, slos=tuple(sidecar_slo(s) for s in ruleset.slos))
         texts = compile_files(ruleset, fmt, interval_ms=interval_ms)
     except UserError as exc:
         for line in exc.lines():
@@ -66,6 +76,17 @@ def compile_command(files: Sequence[str], output: str, fmt: str, *,
     for file, text in texts.items():
         _write_atomically(folder / Path(file).name, text)
     return 0
+
+
+def sidecar_slo(slo: SLO) -> SLO:
+    """The SLO computed from the event counters its sidecars export, summed over them all."""
+    def scraped(name: str) -> str:
+        # Scraped copies carry the sidecar's job label; the rules' own outputs of the same
+        # names do not, and must not be counted again.
+        return f'{name}{{{c.SLO_LABEL}="{slo.name}", job!=""}}'
+
+    return replace(slo, sli=RatioSLI(total=scraped(c.SLO_EVENTS), good=scraped(c.SLO_GOOD_EVENTS)),
+                   maintenance=())
 
 
 def compile_files(ruleset: RuleSet, fmt: str, *,

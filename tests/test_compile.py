@@ -296,3 +296,59 @@ def test_demo_rules_compile_and_pass_promtool(tmp_path: Path) -> None:
                           text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "duplicate" not in proc.stdout + proc.stderr
+
+
+SIDECAR_TEST = """
+rule_files: [slo.yaml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      # Two sidecars (one per pod) export the SLO's counters; 10 + 30 events a minute,
+      # 1 of them bad: the service-wide error ratio is 1/40 = 0.025 in every window.
+      - series: 'slo:events:total{slo="api", service="api", job="sidecars", instance="a"}'
+        values: '0+10x20'
+      - series: 'slo:good_events:total{slo="api", service="api", job="sidecars", instance="a"}'
+        values: '0+9x20'
+      - series: 'slo:events:total{slo="api", service="api", job="sidecars", instance="b"}'
+        values: '0+30x20'
+      - series: 'slo:good_events:total{slo="api", service="api", job="sidecars", instance="b"}'
+        values: '0+30x20'
+    promql_expr_test:
+      - expr: slo:sli_error:ratio_rate5m{slo="api"}
+        eval_time: 10m
+        exp_samples:
+          - labels: 'slo:sli_error:ratio_rate5m{slo="api", service="api"}'
+            value: 0.025
+      # Ten intervals (0, 10m] of 40 events each, 1 bad: budget 1% of 400 = 4, minus 10.
+      - expr: slo:error_budget_remaining:events{slo="api"}
+        eval_time: 10m
+        exp_samples:
+          - labels: 'slo:error_budget_remaining:events{slo="api", service="api"}'
+            value: -6
+"""
+
+
+def test_from_sidecars_sums_the_sidecars_counters(tmp_path: Path) -> None:
+    """With --from-sidecars, Prometheus computes one SLO from every sidecar's event counters."""
+    promtool = require_promtool()
+    rules = tmp_path / "api.yaml"
+    rules.write_text("""
+slos:
+  - name: api
+    service: api
+    objective: 99
+    window: 30d
+    sli:
+      ratio: {errors: 'http_requests_total{code=~"5.."}', total: http_requests_total}
+""")
+    out = tmp_path / "out"
+    assert main(["compile", "--from-sidecars", str(rules), "-o", str(out)]) == 0
+    (out / "slo.yaml").write_text((out / "api.yaml").read_text())
+    test = yaml.safe_load(SIDECAR_TEST)
+    test["group_eval_order"] = [g["name"] for g in
+                                yaml.safe_load((out / "slo.yaml").read_text())["groups"]]
+    (out / "t.yaml").write_text(yaml.safe_dump(test, sort_keys=False))
+    proc = subprocess.run([str(promtool), "test", "rules", "t.yaml"], cwd=out,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
