@@ -21,7 +21,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from exporter.api import Api, format_value_e
 from exporter.backfill import BackfillError, PrometheusClient, backfill_slo
 from exporter.config import Config, apply_environment, config_to_public_dict, load_config
-from exporter.errors import UserError
+from exporter.errors import Problem, UserError
 from exporter.evaluate import GroupEvaluator
 from exporter.export import ExportedFamily, RecordedSeriesCollector
 from exporter.promql.analysis import longest_lookback_ms, selected_metric_names
@@ -141,7 +141,10 @@ class Daemon:
         config = apply_environment(load_config(self.config_path))
         for warning in config.warnings:
             log.warning("event=config_warning %s", warning)
-        rules = load_rule_files(list(config.rule_files))
+        rule_warnings: list[Problem] = []
+        rules = load_rule_files(list(config.rule_files), rule_warnings)
+        for warning in rule_warnings:
+            log.warning("event=rules_warning %s", warning)
         # -- SLOs (issue 4): each SLO's alert group is scheduled like any rule group, and
         # the SLI's own selectors join the keep-list and the raw-sample retention.
         slo_interval = int(config.evaluation_interval)

@@ -340,3 +340,77 @@ def test_dns_discovered_targets_are_scheduled_as_they_come_and_go(
         d.stop()
         for shop in shops:
             shop.stop()
+
+
+def test_backfill_fills_a_new_slo_from_prometheus(tmp_path: Path, shop: ShopServer) -> None:
+    """A new SLO's window is filled from the configured Prometheus before live counting."""
+    import json
+    import threading
+    import urllib.parse
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    queries: list[str] = []
+
+    class FakePrometheus(BaseHTTPRequestHandler):
+        """Every bucket held 100 requests, 10 of them failed."""
+
+        def do_POST(self) -> None:
+            form = urllib.parse.parse_qs(
+                self.rfile.read(int(self.headers["Content-Length"])).decode())
+            query = form["query"][0]
+            queries.append(query)
+            start, end, step = (float(form[k][0]) for k in ("start", "end", "step"))
+            value = "10" if "code" in query else "100"
+            points = []
+            t = start
+            while t <= end:
+                points.append([t, value])
+                t += step
+            body = json.dumps({"status": "success", "data": {
+                "resultType": "matrix", "result": [{"metric": {}, "values": points}]}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakePrometheus)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    (tmp_path / "slos.yaml").write_text("""
+slos:
+  - name: legacy
+    service: old
+    objective: 95
+    window: 1h
+    sli:
+      ratio:
+        errors: legacy_requests_total{code="500"}
+        total: legacy_requests_total
+    alerting:
+      tiers: {page-slow: false, ticket-fast: false, ticket-slow: false}
+""")
+    path = _write_config(tmp_path, [{"name": "shop", "url": f"{shop.url}/metrics"}])
+    raw = yaml.safe_load(path.read_text())
+    raw["rule_files"] = ["slos.yaml"]
+    raw["backfill"] = {"prometheus_url": f"http://127.0.0.1:{server.server_address[1]}"}
+    path.write_text(yaml.safe_dump(raw))
+    d = Daemon(str(path))
+    d.start()
+    try:
+        def period_ratio() -> list[dict[str, Any]]:
+            return _query(d, 'slo:sli_error:ratio_period{slo="legacy"}')
+
+        assert wait_until(lambda: bool(period_ratio()), 10)
+        # No live traffic for this SLI: the whole hour comes from Prometheus, 10 of 100 bad.
+        assert float(period_ratio()[0]["value"][1]) == pytest.approx(0.1)
+        remaining = _query(d, 'slo:error_budget_remaining:ratio{slo="legacy"}')
+        assert float(remaining[0]["value"][1]) == pytest.approx(1 - 0.1 / 0.05)
+        assert any("increase(legacy_requests_total" in q for q in queries)
+    finally:
+        d.stop()
+        server.shutdown()
+        server.server_close()
