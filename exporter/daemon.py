@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import yaml
@@ -18,7 +18,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from exporter.api import Api, format_value_e
+from exporter import api_views
+from exporter.api import Api
 from exporter.backfill import BackfillError, PrometheusClient, backfill_slo
 from exporter.config import Config, apply_environment, config_to_public_dict, load_config
 from exporter.errors import Problem, UserError
@@ -26,7 +27,7 @@ from exporter.evaluate import GroupEvaluator
 from exporter.export import ExportedFamily, RecordedSeriesCollector
 from exporter.promql.analysis import longest_lookback_ms, selected_metric_names
 from exporter.rules.load import load_rule_files
-from exporter.rules.model import AlertingRule, RecordingRule, RuleSet
+from exporter.rules.model import RecordingRule, RuleSet
 from exporter.rules.slo_model import RollingWindow
 from exporter.scrape import ScrapeManager
 from exporter.selfmetrics import SelfMetrics
@@ -449,7 +450,7 @@ class Daemon:
             return Response.text("failed to reload config:\n" + "\n".join(errors) + "\n", 500)
         return Response.text("")
 
-    # -- read API view -----------------------------------------------------------------------
+    # -- read API view (shapes in exporter/api_views.py) ----------------------------------------
 
     def config_yaml(self) -> str:
         """The loaded configuration with secrets masked."""
@@ -457,78 +458,12 @@ class Daemon:
 
     def targets_payload(self) -> dict[str, Any]:
         """`/api/v1/targets` in Prometheus's shape."""
-        active = []
-        for scraper in self.scrapes.scrapers():
-            health = scraper.health
-            active.append({
-                "discoveredLabels": dict(scraper.discovered_labels),
-                "labels": dict(scraper.target.labels),
-                "scrapePool": scraper.job.job_name,
-                "scrapeUrl": scraper.target.url,
-                "globalUrl": scraper.target.url,
-                "lastError": health.last_error,
-                "lastScrape": _rfc3339(health.last_scrape_ms),
-                "lastScrapeDuration": health.last_duration_s,
-                "health": health.state,
-                "scrapeInterval": str(scraper.job.scrape_interval),
-                "scrapeTimeout": str(scraper.job.scrape_timeout),
-            })
-        return {"activeTargets": active, "droppedTargets": [], "droppedTargetCounts": {}}
+        return api_views.targets_payload(self.scrapes.scrapers())
 
     def rules_payload(self, kind: str | None) -> dict[str, Any]:
         """`/api/v1/rules` in Prometheus's shape (`type=alert|record` filters)."""
-        groups = []
-        for (file, name), evaluator in self._loaded.evaluators.items():
-            rules = []
-            for status, state in zip(evaluator.statuses, evaluator.alert_states, strict=True):
-                rule = status.rule
-                common = {
-                    "name": rule.name, "query": rule.expr, "labels": dict(rule.labels),
-                    "health": status.health, "lastError": status.last_error,
-                    "evaluationTime": status.duration_s,
-                    "lastEvaluation": _rfc3339(status.last_evaluation_ms),
-                }
-                if isinstance(rule, AlertingRule) and state is not None:
-                    if kind == "record":
-                        continue
-                    alerts = [_alert_json(a) for a in state.active_alerts()]
-                    rules.append({
-                        **common, "type": "alerting", "state": state.state,
-                        "duration": rule.for_ms / 1000, "keepFiringFor": rule.keep_firing_for_ms
-                        / 1000, "annotations": dict(rule.annotations), "alerts": alerts,
-                    })
-                elif kind != "alert":
-                    rules.append({**common, "type": "recording"})
-            groups.append({
-                "name": name, "file": file, "rules": rules,
-                "interval": evaluator.interval_ms / 1000, "limit": evaluator.group.limit,
-                "evaluationTime": evaluator.last_duration_s,
-                "lastEvaluation": _rfc3339(evaluator.last_evaluation_ms),
-            })
-        return {"groups": groups}
+        return api_views.rules_payload(self._loaded.evaluators, kind)
 
     def alerts_payload(self) -> dict[str, Any]:
         """`/api/v1/alerts`: every pending and firing alert."""
-        alerts: list[dict[str, Any]] = []
-        for evaluator in self._loaded.evaluators.values():
-            for state in evaluator.alert_states:
-                if state is not None:
-                    alerts.extend(_alert_json(a) for a in state.active_alerts())
-        return {"alerts": alerts}
-
-
-def _rfc3339(t_ms: int | None) -> str:
-    if t_ms is None:
-        return "0001-01-01T00:00:00Z"
-    stamp = datetime.fromtimestamp(0, UTC) + timedelta(milliseconds=t_ms)
-    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _alert_json(alert: Any) -> dict[str, Any]:
-    return {
-        "labels": dict(alert.labels),
-        "annotations": dict(alert.annotations),
-        "state": alert.state,
-        "activeAt": _rfc3339(alert.active_at),
-        "value": format_value_e(alert.value),
-    }
+        return api_views.alerts_payload(self._loaded.evaluators.values())
