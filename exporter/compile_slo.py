@@ -124,6 +124,7 @@ def slo_series_group(slo: SLO, *, interval_ms: int) -> RuleGroup:
                  binary(bucket_end, "-", number(window.duration_ms / 1000)), b.labels)
         length = number(window.duration_ms / 1000)
 
+    b.record(c.SLO_PERIOD_LENGTH, call("vector", length), b.labels)
     bad, events = b.own(ERROR_PERIOD), b.own(TOTAL_PERIOD)
     b.record(c.SLO_ERROR_RATIO_PERIOD, _ratio(bad, events))
     b.record(c.SLO_SLI_PERIOD, binary("1", "-", b.own(c.SLO_ERROR_RATIO_PERIOD)))

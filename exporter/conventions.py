@@ -80,6 +80,7 @@ SLO_BUDGET_REMAINING = "slo:error_budget_remaining:ratio"  # 1 - used share; bel
 SLO_BUDGET_REMAINING_EVENTS = "slo:error_budget_remaining:events"
 SLO_BUDGET_EXHAUSTED_IN = "slo:error_budget_exhausted_in:seconds"  # at the current burn rate
 SLO_PERIOD_START = "slo:period_start:timestamp_seconds"  # start of the current SLO window
+SLO_PERIOD_LENGTH = "slo:period_length:seconds"  # the SLO window's length (calendar: this period's)
 SLO_EVENTS = "slo:events:total"  # monotonic, for summing sidecars in Prometheus
 SLO_GOOD_EVENTS = "slo:good_events:total"
 SLO_INFO = "slo:info"  # 1, with owner, window, budgeting and objective as labels

@@ -54,6 +54,7 @@ from exporter.slo_windows import (
     in_maintenance,
     next_period_start_ms,
     period_start_ms,
+    slo_window_ms,
 )
 from exporter.store import SeriesStore
 
@@ -139,6 +140,7 @@ class SLOEvaluator:
         self.base = base_labels(slo)
         self.info = labelled(c.SLO_INFO, {**self.base, **info_labels(slo)})
         self.gap = labelled(c.SLO_DATA_GAP, self.base)
+        self.length = labelled(c.SLO_PERIOD_LENGTH, self.base)
         self.groups: dict[GroupKey, _Group] = {}
         if not slo.group_by:
             self._group(())
@@ -358,7 +360,8 @@ class SLOEvaluator:
     def _write(self, t_ms: int, k: int) -> int:
         written: set[Labels] = set()
         samples: list[tuple[Labels, float]] = [(self.info, 1.0),
-                                               (self.gap, self.data_gap_seconds_total)]
+                                               (self.gap, self.data_gap_seconds_total),
+                                               (self.length, self._period_length_s())]
         for group in self.groups.values():
             for name, value in group_samples(self.slo, self.figures(group, k),
                                              EXHAUSTION_WINDOW_MS):
@@ -370,6 +373,12 @@ class SLOEvaluator:
             self.store.append(labels, t_ms, STALE_NAN)
         self._written = written
         return len(samples)
+
+    def _period_length_s(self) -> float:
+        # Calendar burn-rate factors scale with this period's real length (28 to 31 days).
+        if self.period_start is not None and self.period_end is not None:
+            return (self.period_end - self.period_start) / 1000
+        return slo_window_ms(self.slo) / 1000
 
     def series_families(self) -> list[tuple[str, str, str]]:
         """(name, type, help) of every series this SLO writes."""

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from exporter import conventions as c
 from exporter.durations import format_duration
 from exporter.rules.model import AlertingRule, RuleGroup
-from exporter.rules.slo_model import SLO, AlertTier
+from exporter.rules.slo_model import SLO, AlertTier, CalendarWindow
 from exporter.slo_series import base_labels, error_budget
 from exporter.slo_windows import slo_window_ms, window_name
 
@@ -39,8 +39,9 @@ def _number(x: float) -> str:
 def tier_factor(slo: SLO, tier: AlertTier) -> float:
     """The burn-rate factor of a tier: as given, or budget fraction x SLO window / long window.
 
-    Calendar windows use the unit's nominal length (week 7d, month 30d, quarter 91d): a
-    rule is a static expression and cannot follow the current month's length.
+    For calendar windows this is the factor at the unit's nominal length (week 7d, month 30d,
+    quarter 91d), as the alert's text states it; the rule itself scales the threshold with
+    the current period's real length (`slo:period_length:seconds`).
     """
     if tier.factor is not None:
         return tier.factor
@@ -57,6 +58,13 @@ def burn_rule(slo: SLO, tier: AlertTier) -> AlertingRule:
     """One tier: both windows' error ratios above factor x error budget."""
     factor = tier_factor(slo, tier)
     threshold = f"({_number(factor)} * {_number(error_budget(slo))})"
+    if isinstance(slo.window, CalendarWindow) and tier.factor is None:
+        # budget fraction x this period's length / long window: 31-day months burn a little
+        # more budget per hour before paging than 28-day ones, as the fraction demands.
+        fraction = tier.budget_fraction or 0.0
+        per_second = fraction * error_budget(slo) / (tier.long_window_ms / 1000)
+        threshold = (f"on ({c.SLO_LABEL}, {c.SERVICE_LABEL}) group_left () "
+                     f"({_number(per_second)} * {_selector(c.SLO_PERIOD_LENGTH, slo)})")
     long_w, short_w = window_name(tier.long_window_ms), window_name(tier.short_window_ms)
     expr = (f"{_selector(c.slo_error_ratio(long_w), slo)} > {threshold}\n"
             f"and\n{_selector(c.slo_error_ratio(short_w), slo)} > {threshold}")

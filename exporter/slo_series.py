@@ -167,6 +167,7 @@ def series_names(slo: SLO, windows: tuple[int, ...]) -> list[tuple[str, str, str
         (c.SLO_BUDGET_EXHAUSTED_IN, "gauge",
          "Seconds until the budget is spent at the 1h burn rate."),
         (c.SLO_PERIOD_START, "gauge", "Start of the current SLO window (Unix time)."),
+        (c.SLO_PERIOD_LENGTH, "gauge", "Length of the SLO window (calendar: this period's)."),
         # Counters, exported untyped: prometheus-client's counter type wants a family name
         # without `_total` (and `slo:events:total` has none), and rate() needs no type.
         (c.SLO_EVENTS, "unknown", "SLO events counted into the budget (monotonic)."),

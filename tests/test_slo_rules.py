@@ -100,3 +100,19 @@ def test_output_is_deterministic_and_model_untouched() -> None:
     for group in first:
         for rule in group.rules:
             plan_query(rule.expr)
+
+
+def test_calendar_tiers_scale_with_the_period_length() -> None:
+    """A calendar SLO's tier threshold is fraction x budget x this period's length / long window."""
+    from exporter.rules.slo_model import SLO, AlertTier, CalendarWindow, LatencySLI, SLOAlerting
+    from exporter.slo_rules import slo_alert_group
+
+    tier = AlertTier("page-fast", 3_600_000, 300_000, 0.02)
+    slo = SLO(name="lat", service="svc", objective_percent=95,
+              window=CalendarWindow("month", "UTC"), sli=LatencySLI("h_bucket", 0.3),
+              alerting=SLOAlerting(tiers=(tier,)))
+    page_fast = slo_alert_group(slo, interval_ms=60_000).rules[0]
+    # 2% of a 5% budget per hour of long window: 0.02 * 0.05 / 3600 per second of period.
+    assert page_fast.expr.splitlines()[0] == (
+        'slo:sli_error:ratio_rate1h{slo="lat"} > on (slo, service) group_left () '
+        '(2.77777777778e-07 * slo:period_length:seconds{slo="lat"})')
