@@ -176,7 +176,8 @@ class PrometheusServer:
         while not self.ready():
             if time.monotonic() > deadline or self._proc.poll() is not None:
                 self.stop()
-                raise RuntimeError(f"prometheus did not start; see {folder / 'prometheus.log'}")
+                log = (folder / "prometheus.log").read_text()[-2000:]
+                raise RuntimeError(f"prometheus did not start:\n{log}")
             time.sleep(0.1)
 
     def ready(self) -> bool:
