@@ -61,15 +61,6 @@ def selector_alternatives(expr: str) -> tuple[tuple[Matcher, ...], ...]:
     return node.alternatives
 
 
-def select(store: SeriesStore, alternatives: tuple[tuple[Matcher, ...], ...]) -> list[Series]:
-    """Every series any matcher group selects, each once."""
-    if len(alternatives) == 1:
-        return store.select(alternatives[0])
-    seen: dict[Labels, Series] = {}
-    for matchers in alternatives:
-        for s in store.select(matchers):
-            seen.setdefault(s.labels, s)
-    return list(seen.values())
 
 
 class CounterTracker:
@@ -147,7 +138,7 @@ class EventCounter:
         return self.trackers.setdefault(role, CounterTracker())
 
     def _sum(self, role: str, expr: str, prev_ms: int, t_ms: int) -> dict[GroupKey, float]:
-        series = select(self.store, selector_alternatives(expr))
+        series = self.store.select_any(selector_alternatives(expr))
         sums: dict[GroupKey, float] = {}
         for s, inc in self._tracker(role).increases(series, prev_ms, t_ms):
             key = self.key(s.labels)
@@ -168,7 +159,7 @@ class EventCounter:
         return out
 
     def _latency(self, sli: LatencySLI, prev_ms: int, t_ms: int) -> IntervalEvents:
-        series = select(self.store, selector_alternatives(sli.histogram))
+        series = self.store.select_any(selector_alternatives(sli.histogram))
         good: dict[GroupKey, float] = {}
         total: dict[GroupKey, float] = {}
         buckets: list[Series] = []
@@ -209,7 +200,7 @@ class EventCounter:
                                    m.value.removesuffix("_bucket") + "_count")
                 renamed.append(m)
             alternatives.append(tuple(renamed))
-        counts = select(self.store, tuple(alternatives))
+        counts = self.store.select_any(tuple(alternatives))
         for s, inc in self._tracker("count").increases(counts, prev_ms, t_ms):
             key = self.key(s.labels)
             if key in missing:
@@ -229,7 +220,7 @@ class EventCounter:
             for sample in self._query(sli.gauge, t_ms):
                 out.add(self.key(sample.labels), 1.0 if sample.value == 1 else 0.0, 1.0)
             return out
-        for s in select(self.store, node.alternatives):
+        for s in self.store.select_any(node.alternatives):
             _, vs, lo, hi = s.window(prev_ms, t_ms)
             key = self.key(s.labels)
             good = total = 0.0

@@ -214,6 +214,16 @@ class SeriesStore:
                 return list(pool)
             return [s for s in pool if all(_series_matches(s.labels, m) for m in filters)]
 
+    def select_any(self, alternatives: Sequence[Sequence[Matcher]]) -> list[Series]:
+        """Series any of the matcher groups selects (`a or b` in a selector), each once."""
+        if len(alternatives) == 1:
+            return self.select(alternatives[0])
+        seen: dict[int, Series] = {}
+        for matchers in alternatives:
+            for series in self.select(matchers):
+                seen.setdefault(series.id, series)
+        return [seen[i] for i in sorted(seen)]
+
     def _ids_matching(self, m: Matcher) -> set[int]:
         values = self._postings.get(m.name)
         if not values:

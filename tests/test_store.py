@@ -129,3 +129,13 @@ def test_label_names_and_values(store: SeriesStore) -> None:
     assert store.label_names() == ["__name__", "code", "job"]
     assert store.metric_names() == ["http_requests_total", "up"]
     assert store.label_values("job") == ["api", "web"]
+
+
+def test_select_any_unions_matcher_groups_once_each(store: SeriesStore) -> None:
+    """`a or b` selectors return each matching series once, in creation order."""
+    groups = [
+        [Matcher.of("__name__", "=", "http_requests_total"), Matcher.of("job", "=", "web")],
+        [Matcher.of("job", "=", "web")],
+        [Matcher.of("__name__", "=", "up")],
+    ]
+    assert _names(store.select_any(groups)) == ["code=200,job=web", "job=api"]

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import cast
 
-from exporter.labels import Labels, Matcher
+from exporter.labels import Labels
 from exporter.promql import aggregation, binary
 from exporter.promql.gcpause import gc_paused
 from exporter.promql.parse import Expr
@@ -198,7 +198,7 @@ class Evaluator:
         """The series a selector matches (resolved through the label index once per query)."""
         found = self._series.get(node)
         if found is None:
-            found = _select(self.store, node.alternatives)
+            found = self.store.select_any(node.alternatives)
             self._series[node] = found
         return found
 
@@ -328,14 +328,6 @@ class Evaluator:
         return self._functions
 
 
-def _select(store: SeriesStore, alternatives: tuple[tuple[Matcher, ...], ...]) -> list[Series]:
-    if len(alternatives) == 1:
-        return store.select(alternatives[0])
-    seen: dict[Labels, Series] = {}
-    for matchers in alternatives:
-        for s in store.select(matchers):
-            seen.setdefault(s.labels, s)
-    return sorted(seen.values(), key=lambda s: s.labels)
 
 
 def _check_unique(vec: Vector) -> None:
