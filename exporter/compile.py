@@ -46,6 +46,7 @@ from exporter.compile_slo import slo_series_group
 from exporter.compile_time import NotFixedOffset, fixed_offset_seconds
 from exporter.durations import format_duration
 from exporter.errors import Problem, UserError
+from exporter.rules.generate import generated_groups
 from exporter.rules.load import load_rule_files
 from exporter.rules.model import AlertingRule, RuleGroup, RuleSet
 from exporter.rules.slo_model import SLO, CalendarWindow, RatioSLI
@@ -116,6 +117,7 @@ def compile_groups(ruleset: RuleSet, file: str, *,
         if slo.source.file == file:
             groups.append(slo_series_group(slo, interval_ms=interval_ms))
             groups.append(slo_alert_group(slo, interval_ms=interval_ms))
+    groups.extend(generated_groups(ruleset, interval_ms, file))
     return groups
 
 

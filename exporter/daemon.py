@@ -26,6 +26,7 @@ from exporter.errors import Problem, UserError
 from exporter.evaluate import GroupEvaluator
 from exporter.export import ExportedFamily, RecordedSeriesCollector
 from exporter.promql.analysis import longest_lookback_ms, selected_metric_names
+from exporter.rules.generate import generated_groups
 from exporter.rules.load import load_rule_files
 from exporter.rules.model import RecordingRule, RuleSet
 from exporter.rules.slo_model import RollingWindow
@@ -150,7 +151,8 @@ class Daemon:
         # the SLI's own selectors join the keep-list and the raw-sample retention.
         slo_interval = int(config.evaluation_interval)
         slo_groups = slo_alert_groups(rules.slos, slo_interval)
-        rules = replace(rules, groups=(*rules.groups, *slo_groups))
+        rules = replace(rules, groups=(*rules.groups, *slo_groups,
+                                       *generated_groups(rules, slo_interval)))
         exprs = [rule.expr for group in rules.groups for rule in group.rules]
         exprs += [e for slo in rules.slos for e in sli_exprs(slo, slo_interval)]
         # -- end SLOs --

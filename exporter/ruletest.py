@@ -20,6 +20,7 @@ from exporter.evaluate import GroupEvaluator, QueryFn, store_query_fn
 from exporter.labels import Labels, make_labels
 from exporter.promql.promqltest_series import HISTOGRAM, ScriptError, parse_series_line
 from exporter.promql.values import PromQLError
+from exporter.rules.generate import generated_groups
 from exporter.rules.load import load_rule_files
 from exporter.rules.model import RuleGroup
 from exporter.ruletest_file import (
@@ -152,7 +153,8 @@ def _run_group(test: TestGroup, spec: UnitTestFile, rule_files: list[str],
     # joins the other groups, so unit tests see fresh SLO series in the SLO alert rules.
     slo_evaluators = [SLOEvaluator(slo, store, interval_ms=interval, query_fn=query_fn)
                       for slo in ruleset.slos]
-    groups = (*ruleset.groups, *slo_alert_groups(ruleset.slos, interval))
+    groups = (*ruleset.groups, *slo_alert_groups(ruleset.slos, interval),
+              *generated_groups(ruleset, interval))
     # -- end SLOs ------------------------------------------------------------------------
     evaluators = [
         GroupEvaluator(g, store, external_labels=test.external_labels,
