@@ -25,6 +25,7 @@ from exporter.config import Config, apply_environment, config_to_public_dict, lo
 from exporter.errors import Problem, UserError
 from exporter.evaluate import GroupEvaluator
 from exporter.export import ExportedFamily, RecordedSeriesCollector
+from exporter.improvements import MeasuredBaselines, measured_group_keys
 from exporter.promql.analysis import longest_lookback_ms, selected_metric_names
 from exporter.rules.generate import generated_groups
 from exporter.rules.load import load_rule_files
@@ -63,6 +64,9 @@ class _Loaded:
     # SLOs (issue 4): evaluators by SLO name; the alert group (key) whose job runs each first.
     slo_evaluators: dict[str, SLOEvaluator] = field(default_factory=dict)
     slo_groups: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Improvements (issue 5): measured baselines, and the generated group (key) of each.
+    baselines: MeasuredBaselines | None = None
+    baseline_groups: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 class Daemon:
@@ -184,7 +188,9 @@ class Daemon:
         # -- end SLOs --
         retention = longest_lookback_ms(exprs, self.store.lookback_ms) + 2 * interval
         return _Loaded(config, rules, evaluators, list(families.values()), keep, retention,
-                       slo_evaluators, slo_group_names)
+                       slo_evaluators, slo_group_names,
+                       MeasuredBaselines(rules.improvements, self.store),
+                       measured_group_keys(rules))
 
     def reload(self) -> list[str]:
         """Load config and rules again; on any error keep the running ones and return the errors."""
@@ -197,6 +203,8 @@ class Daemon:
                     log.error("event=reload_failed problem=%r", line)
                 return exc.lines()
             old = self._loaded
+            if loaded.baselines is not None:  # improvements (issue 5): the DB has them all
+                loaded.baselines.restore(self.state)
             # Groups whose definition did not change keep their evaluator (alert state).
             for key, evaluator in loaded.evaluators.items():
                 previous = old.evaluators.get(key)
@@ -311,7 +319,14 @@ class Daemon:
             slo_evaluator = loaded.slo_evaluators[slo_name]
             self._run_slo(slo_evaluator, t_ms)
             blobs.append((KIND_SLO, slo_name, slo_evaluator.to_state()))
+        # -- improvements (issue 5): a measured baseline persisted once, written back --------
+        measured = [n for n in (loaded.baseline_groups.get(evaluator.group.key),) if n]
+        if measured and loaded.baselines is not None:
+            loaded.baselines.before_evaluation(measured, t_ms)
         result = evaluator.evaluate(t_ms)
+        if measured and loaded.baselines is not None:
+            blobs.extend(loaded.baselines.after_evaluation(measured, t_ms))
+        # -- end improvements --
         blobs.append((KIND_RULE_GROUP, rule_group_key(*evaluator.group.key),
                       evaluator.to_state()))
         # One transaction per evaluation: a kill never leaves the SLO and its alerts apart.
@@ -340,6 +355,8 @@ class Daemon:
                 log.error("event=state_restore_failed group=%r error=%r", key[1], str(exc))
                 continue
             restored += sum(len(s.active_alerts()) for s in evaluator.alert_states if s)
+        if self._loaded.baselines is not None:  # improvements (issue 5)
+            self._loaded.baselines.restore(self.state)
         slos = 0
         for name, slo_evaluator in self._loaded.slo_evaluators.items():
             blob = self.state.load(KIND_SLO, name)

@@ -19,10 +19,11 @@ from tests.promtool import PrometheusServer
 from tests.scrape_fixtures import wait_until
 from tests.shared_data import REPO_ROOT
 
-# The demo's files in Prometheus's own rules format (the SLO files are compared engine to
-# engine by tests/test_compile.py); Prometheus and the daemon load exactly the same files.
+# The demo's files in Prometheus's own rules format (files with value-exporter sections,
+# such as slos or journeys, are compared engine to engine through compile by
+# tests/test_compile.py and tests/test_journeys.py); both load exactly the same files.
 RULES = sorted(str(p) for p in (REPO_ROOT / "rules").glob("*.yaml")
-               if "slos" not in (yaml.safe_load(p.read_text()) or {}))
+               if set(yaml.safe_load(p.read_text()) or {}) <= {"groups"})
 INTERVAL = "2s"
 # The demo rules read 5-minute windows. Once a window holds only scraped samples of the
 # deterministic (exactly linear) shop, rate() is exact whatever each side's scrape phase, so

@@ -7,12 +7,14 @@ file's own groups and the SLO groups.
 
 from __future__ import annotations
 
+from exporter.journeys import journey_and_improvement_groups
 from exporter.rules.model import RuleGroup, RuleSet
+from exporter.value import value_groups
 
 
 def generated_groups(ruleset: RuleSet, interval_ms: int,
                      file: str | None = None) -> list[RuleGroup]:
     """Groups generated from `parameters`, `value`, `journeys` and `improvements` (all files,
     or only those defined in `file`), in a stable order."""
-    del ruleset, interval_ms, file  # no business-value sections are generated yet
-    return []
+    return [*value_groups(ruleset, interval_ms, file),
+            *journey_and_improvement_groups(ruleset, file)]

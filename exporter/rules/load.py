@@ -12,9 +12,12 @@ from exporter.errors import Problem, UserError
 from exporter.labels import METRIC_NAME
 from exporter.promql.parse import parse_expr
 from exporter.promql.values import PromQLError
+from exporter.rules.journey_load import check_slo_references, read_improvements, read_journeys
+from exporter.rules.journey_model import Improvement, Journey
 from exporter.rules.model import AlertingRule, RecordingRule, Rule, RuleGroup, RuleSet, Source
 from exporter.rules.slo_load import read_slos
 from exporter.rules.slo_model import SLO
+from exporter.rules.value_load import ValueScope, read_value_sections
 from exporter.templates import check_template
 from exporter.yamlkinds import DURATION, INT, STR, map_of
 from exporter.yamlnodes import MapReader, Problems, compose_file, position
@@ -22,12 +25,7 @@ from exporter.yamlnodes import MapReader, Problems, compose_file, position
 SUPPORTED_VERSIONS = ("value-exporter/v1",)
 
 # Sections that later parts of the rule format add; until then they are named, not "unknown".
-_FUTURE_SECTIONS = {
-    "parameters": "a rule file with groups (business parameters are not supported yet)",
-    "value": "a rule file with groups (value metrics are not supported yet)",
-    "journeys": "a rule file with groups (customer journeys are not supported yet)",
-    "improvements": "a rule file with groups (improvement targets are not supported yet)",
-}
+_FUTURE_SECTIONS: dict[str, str] = {}
 
 
 def _label_name_problem(name: str) -> str | None:
@@ -49,23 +47,38 @@ def load_rule_files(paths: Sequence[str | Path], warnings: list[Problem] | None 
     """
     groups: list[RuleGroup] = []
     slos: list[SLO] = []
-    seen_slos: dict[str, Source] = {}  # SLO names are global: every series carries slo="name"
+    journeys: list[Journey] = []
+    improvements: list[Improvement] = []
+    # SLO, journey and improvement names are global: every series carries slo="name" (etc.).
+    seen_slos: dict[str, Source] = {}
+    seen_business: tuple[dict[str, Source], dict[str, Source]] = ({}, {})
+    value_scope = ValueScope()  # parameters and value series are global too
     problems: list[Problem] = []
     for path in paths:
         file_problems = Problems(str(path))
-        file_groups, file_slos = _read_file(str(path), file_problems, seen_slos)
+        file_groups, file_slos = _read_file(str(path), file_problems, seen_slos,
+                                            (journeys, improvements, *seen_business), value_scope)
         groups.extend(file_groups)
         slos.extend(file_slos)
         problems.extend(file_problems.in_file_order())
+    problems.extend(check_slo_references(journeys, seen_slos))
     if any(not p.warning for p in problems):
         raise UserError(problems)
     if warnings is not None:
         warnings.extend(p for p in problems if p.warning)
-    return RuleSet(groups=tuple(groups), files=tuple(str(p) for p in paths), slos=tuple(slos))
+    return RuleSet(groups=tuple(groups), files=tuple(str(p) for p in paths), slos=tuple(slos),
+                   journeys=tuple(journeys), improvements=tuple(improvements),
+                   parameters=tuple(value_scope.parameters.values()),
+                   values=tuple(value_scope.values))
 
 
-def _read_file(path: str, problems: Problems,
-               seen_slos: dict[str, Source]) -> tuple[list[RuleGroup], list[SLO]]:
+# Where the business sections of every file collect: journeys, improvements, and the names
+# seen so far of each.
+_Business = tuple[list[Journey], list[Improvement], dict[str, Source], dict[str, Source]]
+
+
+def _read_file(path: str, problems: Problems, seen_slos: dict[str, Source],
+               business: _Business, value_scope: ValueScope) -> tuple[list[RuleGroup], list[SLO]]:
     root = compose_file(path, problems)
     if problems.error_count():
         return [], []
@@ -84,6 +97,10 @@ def _read_file(path: str, problems: Problems,
             if group is not None:
                 groups.append(group)
         slos = read_slos(top, path, problems, seen_slos)
+        read_value_sections(top, path, problems, value_scope, slos)
+        journeys, improvements, seen_journeys, seen_improvements = business
+        journeys.extend(read_journeys(top, path, problems, seen_journeys))
+        improvements.extend(read_improvements(top, path, problems, seen_improvements))
         for key in _FUTURE_SECTIONS:
             if top.has(key):
                 top.error(key, f'section "{key}" is not supported yet', _FUTURE_SECTIONS[key])
@@ -204,19 +221,31 @@ def _check_expr(expr: str, node: yaml.Node | None, ctx: str, problems: Problems)
 
 
 def check_rules_command(paths: Sequence[str]) -> int:
-    """`value-exporter check rules FILE...`: every problem of every file, exit 1 on any error."""
-    failed = False
+    """`value-exporter check rules FILE...`: every problem of every file, exit 1 on any error.
+
+    The files are checked together, as the daemon loads them: a value metric or a journey may
+    name an SLO or a parameter defined in another of the files.
+    """
+    warnings: list[Problem] = []
+    try:
+        rules = load_rule_files(paths, warnings)
+    except UserError as exc:
+        for line in exc.lines():
+            print(line, file=sys.stderr)
+        return 1
+    for warning in warnings:
+        print(warning, file=sys.stderr)
     for path in paths:
-        warnings: list[Problem] = []
-        try:
-            rules = load_rule_files([path], warnings)
-        except UserError as exc:
-            for line in exc.lines():
-                print(line, file=sys.stderr)
-            failed = True
-            continue
-        for warning in warnings:
-            print(warning, file=sys.stderr)
-        slos = f", {len(rules.slos)} SLOs" if rules.slos else ""
-        print(f"OK: {path}: {len(rules.groups)} groups, {rules.rule_count} rules{slos}")
-    return 1 if failed else 0
+        print(f"OK: {path}: {_summary(rules, str(path))}")
+    return 0
+
+
+def _summary(rules: RuleSet, path: str) -> str:
+    parts = [f"{sum(1 for g in rules.groups if g.file == path)} groups",
+             f"{sum(len(g.rules) for g in rules.groups if g.file == path)} rules"]
+    for what, items in (("SLOs", rules.slos), ("value metrics", rules.values),
+                        ("journeys", rules.journeys), ("improvements", rules.improvements)):
+        count = sum(1 for item in items if item.source.file == path)
+        if count:
+            parts.append(f"{count} {what}")
+    return ", ".join(parts)

@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING
 
 from exporter.labels import Labels
 
-if TYPE_CHECKING:  # the SLO model imports Source from here
+if TYPE_CHECKING:  # the SLO, journey and improvement models import Source from here
+    from exporter.rules.journey_model import Improvement, Journey
     from exporter.rules.slo_model import SLO
+    from exporter.rules.value_model import Parameter, ValueMetric
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,10 @@ class RuleSet:
     groups: tuple[RuleGroup, ...] = ()
     files: tuple[str, ...] = ()
     slos: tuple[SLO, ...] = ()
+    parameters: tuple[Parameter, ...] = ()
+    values: tuple[ValueMetric, ...] = ()
+    journeys: tuple[Journey, ...] = ()
+    improvements: tuple[Improvement, ...] = ()
 
     @property
     def rule_count(self) -> int:

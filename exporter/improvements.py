@@ -1,0 +1,152 @@
+"""Improvements (the CSI register) -> recording rules, and the sidecar's persisted baselines.
+
+Series, each with label `improvement`:
+
+    improvement:current:value             the metric now (summed to one series)
+    improvement:baseline:value            the given baseline, or the metric measured at `at`
+    improvement:target:value              the target
+    improvement:progress:ratio            (current - baseline) / (target - baseline): 0 at the
+                                          baseline, 1 at the target, below 0 when worse,
+                                          above 1 past the target; the same formula serves
+                                          both directions
+    improvement:progress_expected:ratio   a straight line from 0 at `at` to 1 at `by`, clamped
+    improvement:on_track:bool             1 when progress >= expected progress, else 0
+    improvement:days_left:days            days to `by`, negative once past due
+    improvement:info                      1, with `owner` and `direction`
+
+A measured baseline (`baseline: {at: ...}`) is `metric @ at` in both engines, taken through a
+one-step subquery because `@` applies to selectors and subqueries, not to any expression.
+Prometheus keeps history for weeks, so that is all it needs. The sidecar keeps raw samples for
+minutes: once `at` has left its window the `@` part is empty, so the sidecar persists the first
+baseline it saw (or, if it started after the history was gone, the first value of the metric
+at or after `at`) in the state database and writes it back as
+`improvement:baseline_persisted:value` before each evaluation; the baseline rule falls back to
+it. In Prometheus that series never exists and the fallback is inert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from exporter.compile_promql import canonical, number
+from exporter.labels import METRIC_NAME, make_labels
+from exporter.rules.journey_model import Improvement
+from exporter.rules.model import RecordingRule, RuleGroup, RuleSet
+from exporter.state import StateStore
+from exporter.store import SeriesStore
+
+IMPROVEMENT_LABEL = "improvement"
+CURRENT = "improvement:current:value"
+BASELINE = "improvement:baseline:value"
+BASELINE_PERSISTED = "improvement:baseline_persisted:value"
+TARGET = "improvement:target:value"
+PROGRESS = "improvement:progress:ratio"
+PROGRESS_EXPECTED = "improvement:progress_expected:ratio"
+ON_TRACK = "improvement:on_track:bool"
+DAYS_LEFT = "improvement:days_left:days"
+INFO = "improvement:info"
+KIND_IMPROVEMENT = "improvement"  # state DB kind; key: the improvement's name
+
+
+def improvement_groups(ruleset: RuleSet, file: str | None = None) -> list[RuleGroup]:
+    """One group per improvement (all files, or only those defined in `file`)."""
+    return [improvement_group(i) for i in ruleset.improvements
+            if file in (None, i.source.file)]
+
+
+def group_name(improvement: Improvement) -> str:
+    """The generated group's name."""
+    return f"improvement:{improvement.name}"
+
+
+def _sel(name: str, improvement: Improvement) -> str:
+    return f'{name}{{{IMPROVEMENT_LABEL}="{improvement.name}"}}'
+
+
+def baseline_expr(improvement: Improvement) -> str:
+    """The given baseline, or the metric at `at` falling back to the persisted one."""
+    if improvement.baseline is not None:
+        return f"vector({number(improvement.baseline)})"
+    at_s = number(improvement.baseline_at_ms / 1000)
+    # `and time() >= at`: before `at`, `@ at` would still find a sample within the lookback.
+    return (f"(sum(last_over_time(({improvement.metric})[1m:1m] @ {at_s}))"
+            f" and on () (vector(time()) >= {at_s}))"
+            f" or sum({_sel(BASELINE_PERSISTED, improvement)})")
+
+
+def improvement_group(improvement: Improvement) -> RuleGroup:
+    """Every series of one improvement, each rule reading only earlier results."""
+    il = ((IMPROVEMENT_LABEL, improvement.name),)
+    at_s = number(improvement.baseline_at_ms / 1000)
+    by_s = number(improvement.target_by_ms / 1000)
+    span_s = number((improvement.target_by_ms - improvement.baseline_at_ms) / 1000)
+    current, baseline, target = (_sel(n, improvement) for n in (CURRENT, BASELINE, TARGET))
+    exprs = [
+        (CURRENT, f"sum({improvement.metric})", il),
+        (BASELINE, baseline_expr(improvement), il),
+        (TARGET, f"vector({number(improvement.target)})", il),
+        # `!= 0` filters a measured baseline that equals the target: no progress, not ±Inf.
+        (PROGRESS, f"({current} - {baseline}) / ({target} - {baseline} != 0)", il),
+        (PROGRESS_EXPECTED, f"clamp(vector((time() - {at_s}) / {span_s}), 0, 1)", il),
+        (ON_TRACK, f"{_sel(PROGRESS, improvement)} >= bool "
+                   f"{_sel(PROGRESS_EXPECTED, improvement)}", il),
+        (DAYS_LEFT, f"vector(({by_s} - time()) / 86400)", il),
+        (INFO, "vector(1)", (*il, ("owner", improvement.owner),
+                             ("direction", improvement.direction))),
+    ]
+    rules = tuple(RecordingRule(name=name, expr=canonical(expr), labels=tuple(sorted(labels)),
+                                source=improvement.source) for name, expr, labels in exprs)
+    return RuleGroup(name=group_name(improvement), file=improvement.source.file, rules=rules)
+
+
+class MeasuredBaselines:
+    """The sidecar's memory of measured baselines: restored, written back, saved once."""
+
+    def __init__(self, improvements: Sequence[Improvement], store: SeriesStore) -> None:
+        self.improvements = {i.name: i for i in improvements if i.measured}
+        self.store = store
+        self.values: dict[str, float] = {}
+
+    def restore(self, state: StateStore) -> int:
+        """Load saved baselines whose `at` still matches the rule; returns how many."""
+        for name, entry in state.load_kind(KIND_IMPROVEMENT).items():
+            improvement = self.improvements.get(name)
+            # An edited `at` asks for a new measurement; the old value is ignored.
+            if improvement is not None and entry.data.get("at_ms") == improvement.baseline_at_ms:
+                self.values[name] = float(entry.data["value"])
+        return len(self.values)
+
+    def before_evaluation(self, names: Sequence[str], t_ms: int) -> None:
+        """Write the persisted baselines of `names` as samples the baseline rule falls back to."""
+        self.store.append_many(
+            (make_labels({METRIC_NAME: BASELINE_PERSISTED, IMPROVEMENT_LABEL: name}), t_ms,
+             self.values[name]) for name in names if name in self.values)
+
+    def after_evaluation(self, names: Sequence[str],
+                         t_ms: int) -> list[tuple[str, str, dict[str, Any]]]:
+        """State blobs for baselines first seen at `t_ms` (the evaluation that just ran)."""
+        blobs: list[tuple[str, str, dict[str, Any]]] = []
+        for name in names:
+            improvement = self.improvements.get(name)
+            if improvement is None or name in self.values or t_ms < improvement.baseline_at_ms:
+                continue
+            value = self._recorded(BASELINE, name, t_ms)
+            if value is None:  # `at` is older than the raw samples: the first value seen
+                value = self._recorded(CURRENT, name, t_ms)
+            if value is None:
+                continue
+            self.values[name] = value
+            blobs.append((KIND_IMPROVEMENT, name, {"value": value, "seen_at_ms": t_ms,
+                                                   "at_ms": improvement.baseline_at_ms}))
+        return blobs
+
+    def _recorded(self, metric: str, name: str, t_ms: int) -> float | None:
+        series = self.store.get(make_labels({METRIC_NAME: metric, IMPROVEMENT_LABEL: name}))
+        sample = series.value_at(t_ms, 1) if series is not None else None  # written at t only
+        return sample[1] if sample is not None else None
+
+
+def measured_group_keys(ruleset: RuleSet) -> dict[tuple[str, str], str]:
+    """Generated group key -> improvement name, for improvements with a measured baseline."""
+    return {(i.source.file, group_name(i)): i.name for i in ruleset.improvements if i.measured}
