@@ -86,3 +86,35 @@ SLO_GOOD_EVENTS = "slo:good_events:total"
 SLO_INFO = "slo:info"  # 1, with owner, window, budgeting and objective as labels
 SLO_DATA_GAP = PREFIX + "slo_data_gap_seconds_total"  # sidecar downtime inside SLO windows
 SLO_SERIES_DROPPED = PREFIX + "slo_series_dropped_total"  # group_by values over series_limit
+
+# -- business value ----------------------------------------------------------------------------
+# `{cur}` is the lower-case ISO-4217 currency, `{w}` the window part (`1h` or `_window`).
+VALUE_GROUP = "value:metrics"  # the rule group value metrics are recorded in
+VALUE_INFO = "value:info"  # 1 per value metric, with metric, owner and unit labels
+PARAMETER_PREFIX = "parameter:"  # metric-backed parameters: parameter:<name>
+DOWNTIME_RATIO = "slo:downtime:ratio_interval"  # each interval's share of bad events
+REVENUE_AT_RISK = ("slo:revenue_at_risk_{cur}:increase1h", "slo:revenue_at_risk_{cur}:period")
+VALUE_DELIVERED = ("slo:value_delivered_{cur}:increase1h", "slo:value_delivered_{cur}:period")
+BUDGET_VALUE = "slo:error_budget_remaining_{cur}:period"
+DOWNTIME_COST = "slo:downtime_cost_{cur}:increase1h"
+
+JOURNEY_ATTEMPTS = "journey:stage_attempts:increase{w}"
+JOURNEY_SUCCESSES = "journey:stage_successes:increase{w}"
+JOURNEY_STAGE_SUCCESS = "journey:stage_success:ratio_{w}"
+JOURNEY_STAGE_DROPOFF = "journey:stage_dropoff:ratio_{w}"
+JOURNEY_STAGE_VALUE = "journey:stage_value_realized_{cur}:increase{w}"
+JOURNEY_CONVERSION = "journey:conversion:ratio_{w}"
+JOURNEY_VALUE = "journey:value_realized_{cur}:increase{w}"
+JOURNEY_STAGE_INFO = "journey:stage:info"
+JOURNEY_STAGE_SLO_INFO = "journey:stage_slo:info"  # which SLOs sit behind a customer step
+
+IMPROVEMENT_LABEL = "improvement"
+IMPROVEMENT_CURRENT = "improvement:current:value"
+IMPROVEMENT_BASELINE = "improvement:baseline:value"
+IMPROVEMENT_BASELINE_PERSISTED = "improvement:baseline_persisted:value"
+IMPROVEMENT_TARGET = "improvement:target:value"
+IMPROVEMENT_PROGRESS = "improvement:progress:ratio"
+IMPROVEMENT_PROGRESS_EXPECTED = "improvement:progress_expected:ratio"
+IMPROVEMENT_ON_TRACK = "improvement:on_track:bool"
+IMPROVEMENT_DAYS_LEFT = "improvement:days_left:days"
+IMPROVEMENT_INFO = "improvement:info"

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from exporter import conventions as c
 from exporter.compile_promql import canonical, number
 from exporter.labels import METRIC_NAME, make_labels
 from exporter.rules.journey_model import Improvement
@@ -36,16 +37,16 @@ from exporter.rules.model import RecordingRule, RuleGroup, RuleSet
 from exporter.state import StateStore
 from exporter.store import SeriesStore
 
-IMPROVEMENT_LABEL = "improvement"
-CURRENT = "improvement:current:value"
-BASELINE = "improvement:baseline:value"
-BASELINE_PERSISTED = "improvement:baseline_persisted:value"
-TARGET = "improvement:target:value"
-PROGRESS = "improvement:progress:ratio"
-PROGRESS_EXPECTED = "improvement:progress_expected:ratio"
-ON_TRACK = "improvement:on_track:bool"
-DAYS_LEFT = "improvement:days_left:days"
-INFO = "improvement:info"
+IMPROVEMENT_LABEL = c.IMPROVEMENT_LABEL
+CURRENT = c.IMPROVEMENT_CURRENT
+BASELINE = c.IMPROVEMENT_BASELINE
+BASELINE_PERSISTED = c.IMPROVEMENT_BASELINE_PERSISTED
+TARGET = c.IMPROVEMENT_TARGET
+PROGRESS = c.IMPROVEMENT_PROGRESS
+PROGRESS_EXPECTED = c.IMPROVEMENT_PROGRESS_EXPECTED
+ON_TRACK = c.IMPROVEMENT_ON_TRACK
+DAYS_LEFT = c.IMPROVEMENT_DAYS_LEFT
+INFO = c.IMPROVEMENT_INFO
 KIND_IMPROVEMENT = "improvement"  # state DB kind; key: the improvement's name
 
 

@@ -23,6 +23,7 @@ dashboard reads every journey with one query whatever its window.
 
 from __future__ import annotations
 
+from exporter import conventions as c
 from exporter.compile_promql import canonical, number
 from exporter.durations import format_duration
 from exporter.improvements import improvement_groups
@@ -30,15 +31,15 @@ from exporter.rules.journey_model import Journey, Stage
 from exporter.rules.model import RecordingRule, RuleGroup, RuleSet
 
 JOURNEY_LABEL, STAGE_LABEL, STEP_LABEL = "journey", "stage", "step"
-ATTEMPTS = "journey:stage_attempts:increase{w}"
-SUCCESSES = "journey:stage_successes:increase{w}"
-STAGE_SUCCESS = "journey:stage_success:ratio_{w}"
-STAGE_DROPOFF = "journey:stage_dropoff:ratio_{w}"
-STAGE_VALUE = "journey:stage_value_realized_{cur}:increase{w}"
-CONVERSION = "journey:conversion:ratio_{w}"
-VALUE = "journey:value_realized_{cur}:increase{w}"
-STAGE_INFO = "journey:stage:info"
-STAGE_SLO_INFO = "journey:stage_slo:info"
+ATTEMPTS = c.JOURNEY_ATTEMPTS
+SUCCESSES = c.JOURNEY_SUCCESSES
+STAGE_SUCCESS = c.JOURNEY_STAGE_SUCCESS
+STAGE_DROPOFF = c.JOURNEY_STAGE_DROPOFF
+STAGE_VALUE = c.JOURNEY_STAGE_VALUE
+CONVERSION = c.JOURNEY_CONVERSION
+VALUE = c.JOURNEY_VALUE
+STAGE_INFO = c.JOURNEY_STAGE_INFO
+STAGE_SLO_INFO = c.JOURNEY_STAGE_SLO_INFO
 HOUR_MS = 3_600_000
 
 

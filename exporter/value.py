@@ -37,22 +37,20 @@ from exporter.rules.slo_model import SLO
 from exporter.rules.value_model import Parameter, Shorthand, ValueMetric
 from exporter.slo_series import error_budget
 
-GROUP_NAME = "value:metrics"
-INFO = "value:info"
-PARAMETER_PREFIX = "parameter:"
-DOWNTIME_RATIO = "slo:downtime:ratio_interval"
+GROUP_NAME = c.VALUE_GROUP
+INFO = c.VALUE_INFO
+PARAMETER_PREFIX = c.PARAMETER_PREFIX
+DOWNTIME_RATIO = c.DOWNTIME_RATIO
 
 
 def shorthand_series(sh: Shorthand) -> list[str]:
     """The series a shorthand records (besides the shared `slo:downtime:ratio_interval`)."""
     cur = sh.currency
     return {
-        "revenue_at_risk": [f"slo:revenue_at_risk_{cur}:increase1h",
-                            f"slo:revenue_at_risk_{cur}:period"],
-        "value_delivered": [f"slo:value_delivered_{cur}:increase1h",
-                            f"slo:value_delivered_{cur}:period"],
-        "error_budget_value": [f"slo:error_budget_remaining_{cur}:period"],
-        "cost_of_downtime": [f"slo:downtime_cost_{cur}:increase1h"],
+        "revenue_at_risk": [n.format(cur=cur) for n in c.REVENUE_AT_RISK],
+        "value_delivered": [n.format(cur=cur) for n in c.VALUE_DELIVERED],
+        "error_budget_value": [c.BUDGET_VALUE.format(cur=cur)],
+        "cost_of_downtime": [c.DOWNTIME_COST.format(cur=cur)],
     }[sh.kind]
 
 
