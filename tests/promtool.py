@@ -206,3 +206,22 @@ class PrometheusServer:
                 self._proc.kill()
                 self._proc.wait(5)
         self._log.close()
+
+
+def promtool_test_compiled(promtool: Path, test: dict[str, Any], compiled: dict[str, str],
+                           folder: Path) -> subprocess.CompletedProcess[str]:
+    """Run a promtool-format unit test on `compile` output in real promtool.
+
+    `compiled` maps each rule file name the test refers to onto its compiled text. Groups
+    run in the compiled files' order, as the sidecar runs them: promtool orders groups the
+    test does not list in group_eval_order at random, and SLO or value groups read the
+    series that earlier groups record at the same step.
+    """
+    order: list[str] = []
+    for name, text in compiled.items():
+        (folder / name).write_text(text)
+        order += [g["name"] for g in yaml.safe_load(text)["groups"]]
+    (folder / "t.yaml").write_text(
+        yaml.safe_dump({**test, "group_eval_order": order}, sort_keys=False))
+    return subprocess.run([str(promtool), "test", "rules", "t.yaml"], cwd=folder,
+                          capture_output=True, text=True, timeout=300, check=False)

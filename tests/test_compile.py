@@ -31,7 +31,7 @@ from exporter.rules.model import RuleSet
 from exporter.rules.slo_model import SLO, CalendarWindow, MaintenanceWindow, RatioSLI, RollingWindow
 from exporter.ruletest import run_rule_tests
 from exporter.slo_windows import in_maintenance, next_period_start_ms, period_start_ms
-from tests.promtool import reference_results, require_promtool
+from tests.promtool import promtool_test_compiled, reference_results, require_promtool
 
 DATA = Path(__file__).parent / "testdata" / "compile"
 GOLDEN = DATA / "golden"
@@ -183,15 +183,8 @@ def test_same_unit_tests_pass_in_sidecar_and_prometheus(
     # Prometheus's tiles must be as wide as the evaluation steps, as the sidecar's buckets are.
     interval = parse_duration(yaml.safe_load(test_file.read_text())["evaluation_interval"])
     compiled = compile_files(load_rule_files([slo_file]), "rules", interval_ms=int(interval))
-    (prom / "slo.yaml").write_text(compiled[str(slo_file)])
-    # promtool orders groups missing from group_eval_order at random; the SLO series group
-    # must run before its alert group at each step, as in the file (and as in the sidecar).
-    test = yaml.safe_load(test_file.read_text())
-    test["group_eval_order"] = [g["name"] for g in
-                                yaml.safe_load(compiled[str(slo_file)])["groups"]]
-    (prom / "t.yaml").write_text(yaml.safe_dump(test, sort_keys=False))
-    proc = subprocess.run([str(promtool), "test", "rules", "t.yaml"], cwd=prom,
-                          capture_output=True, text=True, timeout=300, check=False)
+    proc = promtool_test_compiled(promtool, yaml.safe_load(test_file.read_text()),
+                                  {"slo.yaml": compiled[str(slo_file)]}, prom)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -344,13 +337,8 @@ slos:
 """)
     out = tmp_path / "out"
     assert main(["compile", "--from-sidecars", str(rules), "-o", str(out)]) == 0
-    (out / "slo.yaml").write_text((out / "api.yaml").read_text())
-    test = yaml.safe_load(SIDECAR_TEST)
-    test["group_eval_order"] = [g["name"] for g in
-                                yaml.safe_load((out / "slo.yaml").read_text())["groups"]]
-    (out / "t.yaml").write_text(yaml.safe_dump(test, sort_keys=False))
-    proc = subprocess.run([str(promtool), "test", "rules", "t.yaml"], cwd=out,
-                          capture_output=True, text=True, timeout=300, check=False)
+    proc = promtool_test_compiled(promtool, yaml.safe_load(SIDECAR_TEST),
+                                  {"slo.yaml": (out / "api.yaml").read_text()}, out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -382,12 +370,8 @@ def test_sidecar_slo_unit_tests_through_prometheus(test_file: Path, tmp_path: Pa
         assert main(["compile", *rule_files, "-o", str(tmp_path)]) == 1
         return
     assert main(["compile", *rule_files, "--interval", interval, "-o", str(tmp_path)]) == 0
-    test["group_eval_order"] = [
-        g["name"] for f in rule_files
-        for g in yaml.safe_load((tmp_path / Path(f).name).read_text())["groups"]]
-    (tmp_path / "t.yaml").write_text(yaml.safe_dump(test, sort_keys=False))
-    proc = subprocess.run([str(promtool), "test", "rules", "t.yaml"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300, check=False)
+    compiled = {Path(f).name: (tmp_path / Path(f).name).read_text() for f in rule_files}
+    proc = promtool_test_compiled(promtool, test, compiled, tmp_path)
     if test_file.name in KNOWN_DIFFERENCES:
         assert proc.returncode == 1, "now passes: remove it from KNOWN_DIFFERENCES"
     else:

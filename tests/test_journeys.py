@@ -15,7 +15,7 @@ from exporter.journeys import journey_and_improvement_groups
 from exporter.rules.journey_model import Improvement, Journey, Stage
 from exporter.rules.load import load_rule_files
 from exporter.ruletest import run_rule_tests
-from tests.promtool import require_promtool
+from tests.promtool import promtool_test_compiled, require_promtool
 from tests.shared_data import REPO_ROOT
 
 DATA = Path(__file__).parent / "testdata" / "journeys"
@@ -112,14 +112,8 @@ def test_same_unit_tests_pass_in_sidecar_and_prometheus(
     monkeypatch.chdir(sidecar)
     assert run_rule_tests(["t.yaml"]) == 0, capsys.readouterr()
     compiled = compile_files(load_rule_files(["rules.yaml"]), "rules")["rules.yaml"]
-    (prom / "rules.yaml").write_text(compiled)
-    # promtool orders groups missing from group_eval_order at random; give the file's order.
-    test = yaml.safe_load(test_file.read_text())
-    test["group_eval_order"] = [g["name"] for g in yaml.safe_load(compiled)["groups"]]
-    test["fuzzy_compare"] = True
-    (prom / "t.yaml").write_text(yaml.safe_dump(test, sort_keys=False))
-    proc = subprocess.run([str(promtool), "test", "rules", "t.yaml"], cwd=prom,
-                          capture_output=True, text=True, timeout=300, check=False)
+    test = {**yaml.safe_load(test_file.read_text()), "fuzzy_compare": True}
+    proc = promtool_test_compiled(promtool, test, {"rules.yaml": compiled}, prom)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -11,7 +11,7 @@ import yaml
 from exporter.compile import compile_files
 from exporter.rules.load import load_rule_files
 from exporter.ruletest import run_rule_tests
-from tests.promtool import require_promtool
+from tests.promtool import promtool_test_compiled, require_promtool
 
 DATA = Path(__file__).parent / "testdata" / "value"
 CASES = sorted(DATA.glob("*.test.yaml"))
@@ -33,16 +33,8 @@ def test_value_unit_tests_pass_in_promtool(test_file: Path, tmp_path: Path) -> N
     test = yaml.safe_load(test_file.read_text())
     rule_files = test["rule_files"]
     compiled = compile_files(load_rule_files([DATA / f for f in rule_files]), "rules")
-    order: list[str] = []
-    for name in rule_files:
-        text = compiled[str(DATA / name)]
-        (tmp_path / name).write_text(text)
-        order += [g["name"] for g in yaml.safe_load(text)["groups"]]
-    # Value groups read SLO series: run them after the SLO groups at each step, as the sidecar.
-    test["group_eval_order"] = order
-    (tmp_path / "t.yaml").write_text(yaml.safe_dump(test, sort_keys=False))
-    proc = subprocess.run([str(promtool), "test", "rules", "t.yaml"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300, check=False)
+    proc = promtool_test_compiled(promtool, test, {n: compiled[str(DATA / n)] for n in rule_files},
+                                  tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
