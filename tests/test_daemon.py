@@ -414,3 +414,14 @@ slos:
         d.stop()
         server.shutdown()
         server.server_close()
+
+
+def test_metrics_keep_recording_rule_names_whatever_the_accept_header(daemon: Daemon) -> None:
+    """An OpenMetrics Accept header still gets the text format with `level:metric:op` names."""
+    assert wait_until(lambda: bool(_query(daemon, "route:shop_http_requests:rate1m")), 10)
+    response = requests.get(
+        _url(daemon, "/metrics"), timeout=5,
+        headers={"Accept": "application/openmetrics-text;version=1.0.0;q=0.6,*/*;q=0.1"})
+    assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert 'route:shop_http_requests:rate1m{route="/checkout"}' in response.text
+    assert "route_shop_http_requests_rate1m" not in response.text
