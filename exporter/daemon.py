@@ -16,7 +16,7 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExe
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import generate_latest
 
 from exporter import api_views
 from exporter.api import Api
@@ -49,6 +49,9 @@ _SCRAPE_SERIES = frozenset({
     "scrape_samples_post_metric_relabeling", "scrape_series_added",
 })
 HOUSEKEEPING_INTERVAL_S = 60
+# The classic text format every Prometheus reads (prometheus-client 0.26 labels the same
+# bytes `version=1.0.0`, which Prometheus before 3.0 does not know).
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @dataclass
@@ -456,7 +459,7 @@ class Daemon:
         # Always the text format: prometheus-client 0.26 escapes the colons of recording-rule
         # names in OpenMetrics sample lines (not in their HELP/TYPE lines), which would break
         # every `level:metric:operations` series. Scrapers all accept text 0.0.4.
-        return Response(200, generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST)
+        return Response(200, generate_latest(self.metrics.registry), TEXT_CONTENT_TYPE)
 
     def _serve_ready(self, request: Request) -> Response:
         if self.ready:
