@@ -31,6 +31,7 @@ import contextlib
 import fcntl
 import json
 import logging
+import math
 import os
 import sqlite3
 import threading
@@ -53,11 +54,10 @@ KIND_RULE_GROUP = "rule_group"  # GroupEvaluator.to_state(), key: rule_group_key
 KIND_SLO = "slo"  # SLOEvaluator.to_state(), key: the SLO name
 
 # Schema migrations, applied in order inside one transaction each; never edit a released one,
-# append. Planned: notification delivery state (issue 6) may stay a blob kind ("delivery");
-# hourly rollups of value series (issue 5) need their own table, e.g.
-#   CREATE TABLE rollup_hourly (series TEXT, hour_ms INTEGER, value REAL,
-#                               PRIMARY KEY (series, hour_ms)) WITHOUT ROWID
-# and CSI baselines fit a blob kind ("baseline") or a small table of their own.
+# append. Notification delivery state (issue 6) may stay a blob kind ("delivery"); CSI
+# baselines are a blob kind. Hourly rollups (issue 5, exporter/rollups.py) have their own table:
+# one row per (metric name, series text, hour), the hour being (hour_ms, hour_ms + 1h] as in the
+# SLO buckets, so `last` is what Prometheus returns at the hour's end.
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "opaque state blobs and store metadata", """
         CREATE TABLE state (
@@ -71,6 +71,22 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             name TEXT PRIMARY KEY,
             value TEXT NOT NULL
         ) WITHOUT ROWID;
+    """),
+    (2, "hourly rollups of value, journey, improvement, parameter and SLO series", """
+        CREATE TABLE rollup_hourly (
+            name TEXT NOT NULL,
+            series TEXT NOT NULL,
+            hour_ms INTEGER NOT NULL,
+            labels TEXT NOT NULL,
+            last REAL NOT NULL,
+            last_ms INTEGER NOT NULL,
+            min REAL NOT NULL,
+            max REAL NOT NULL,
+            sum REAL NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (name, series, hour_ms)
+        ) WITHOUT ROWID;
+        CREATE INDEX rollup_hourly_hour ON rollup_hourly (hour_ms);
     """),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -102,6 +118,34 @@ class StoredState:
     data: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class RollupRow:
+    """One series' samples in one hour (hour_ms, hour_ms + 1h]: last, min, max, sum, count."""
+
+    name: str
+    series: str  # canonical text, `name{a="b"}`
+    labels: Mapping[str, str]
+    hour_ms: int
+    last: float
+    last_ms: int
+    min: float
+    max: float
+    sum: float
+    count: int
+
+
+# An hour already holding a later sample ignores a repeated write (an evaluation saved twice).
+_ROLLUP_UPSERT = """
+    INSERT INTO rollup_hourly (name, series, hour_ms, labels, last, last_ms, min, max, sum, count)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (name, series, hour_ms) DO UPDATE SET
+        last = excluded.last, last_ms = excluded.last_ms,
+        min = min(rollup_hourly.min, excluded.min), max = max(rollup_hourly.max, excluded.max),
+        sum = rollup_hourly.sum + excluded.sum, count = rollup_hourly.count + excluded.count
+    WHERE excluded.last_ms > rollup_hourly.last_ms
+"""
+
+
 def rule_group_key(file: str, name: str) -> str:
     """The key of a rule group's state: its file and name (as Prometheus identifies groups)."""
     return json.dumps([file, name])
@@ -127,6 +171,7 @@ class StateStore:
         self._suppressed = 0
         self._last_failure_log = 0.0
         self._closed = False
+        self._inode = _inode(path) if status != "read-only" else None
 
     # -- opening -----------------------------------------------------------------------
 
@@ -170,6 +215,31 @@ class StateStore:
                  path, status, SCHEMA_VERSION, previous)
         return cls(conn, path=path, lock_file=lock_file, status=status,
                    previous_saved_ms=previous, on_write_failure=on_write_failure)
+
+    @classmethod
+    def open_read_only(cls, path: str | os.PathLike[str]) -> StateStore | None:
+        """Open a state database for reading only (the report), beside a running sidecar.
+
+        No lock and no migration: WAL lets a reader in while the sidecar writes. None when the
+        file is not a value-exporter database this build can read.
+        """
+        try:
+            conn = sqlite3.connect(f"file:{Path(path).absolute()}?mode=ro", uri=True,
+                                   timeout=WRITE_BUSY_TIMEOUT_MS / 1000,
+                                   isolation_level=None, check_same_thread=False)
+        except sqlite3.Error:
+            return None
+        try:
+            tables = {r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.Error:
+            conn.close()
+            return None
+        if not {"schema_version", "rollup_hourly"} <= tables:
+            conn.close()
+            return None
+        return cls(conn, path=Path(path), lock_file=None, status="read-only",
+                   previous_saved_ms=None, on_write_failure=None)
 
     @classmethod
     def memory(cls, on_write_failure: Callable[[], None] | None = None) -> StateStore:
@@ -219,6 +289,50 @@ class StateStore:
                 out[key] = entry
         return out
 
+    def read_rollups(self, names: Iterable[str], start_ms: int, end_ms: int) -> list[RollupRow]:
+        """Rollup rows of these metric names whose hour starts in [start_ms, end_ms).
+
+        Unreadable rows (bad label JSON, a non-number) are left out and logged, never raised.
+        """
+        out: list[RollupRow] = []
+        with self._lock:
+            if self._closed:
+                return out
+            try:
+                rows = [r for name in sorted(set(names)) for r in self._conn.execute(
+                    "SELECT name, series, hour_ms, labels, last, last_ms, min, max, sum, count "
+                    "FROM rollup_hourly WHERE name = ? AND hour_ms >= ? AND hour_ms < ? "
+                    "ORDER BY series, hour_ms", (name, start_ms, end_ms))]
+            except sqlite3.Error as exc:
+                log.error("event=rollup_read_failed error=%r", str(exc))
+                return out
+        for row in rows:
+            try:
+                labels = json.loads(row[3])
+                if not isinstance(labels, dict):
+                    raise TypeError("labels are not an object")
+                out.append(RollupRow(str(row[0]), str(row[1]), {str(k): str(v) for k, v in
+                                                                labels.items()},
+                                     int(row[2]), float(row[4]), int(row[5]), float(row[6]),
+                                     float(row[7]), float(row[8]), int(row[9])))
+            except (TypeError, ValueError) as exc:
+                log.warning("event=rollup_row_unreadable series=%r hour_ms=%r error=%r",
+                            row[1], row[2], str(exc))
+        return out
+
+    def prune_rollups(self, before_ms: int) -> int:
+        """Delete rollup hours that start before `before_ms`; returns how many rows went."""
+        with self._lock:
+            if self._closed:
+                return 0
+            try:
+                cursor = self._conn.execute("DELETE FROM rollup_hourly WHERE hour_ms < ?",
+                                            (before_ms,))
+            except sqlite3.Error as exc:
+                self._failed(f"prune rollups: {type(exc).__name__}: {exc}")
+                return 0
+            return cursor.rowcount
+
     def last_saved_ms(self) -> int | None:
         """The evaluation time of the latest successful save (this run or the previous one)."""
         return self._last_saved_ms
@@ -236,8 +350,12 @@ class StateStore:
     # -- writing -----------------------------------------------------------------------
 
     def save_many(self, items: Iterable[tuple[str, str, Mapping[str, Any]]], t_ms: int,
-                  *, delete: Iterable[tuple[str, str]] = ()) -> bool:
+                  *, delete: Iterable[tuple[str, str]] = (),
+                  rollups: Iterable[RollupRow] = ()) -> bool:
         """Upsert blobs (and delete keys) in one transaction at evaluation time `t_ms`.
+
+        `rollups` (samples folded into their hour) land in the same transaction, so a kill
+        never leaves an evaluation's state saved without its rollups, or the other way round.
 
         Returns False (and counts a failure) when nothing was written; a blob that is not
         JSON-serialisable is left out and counted, the others are still written.
@@ -252,9 +370,13 @@ class StateStore:
                 bad += 1
                 self._failed(f"kind={kind} key={key!r} not JSON: {exc}")
         gone = list(delete)
+        hours = [(r.name, r.series, r.hour_ms, json.dumps(dict(r.labels), sort_keys=True),
+                  r.last, r.last_ms, r.min, r.max, r.sum, r.count)
+                 for r in rollups if all(map(math.isfinite, (r.last, r.min, r.max, r.sum)))]
         with self._lock:
             if self._closed:
                 return False
+            self._recreate_if_deleted()
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -263,6 +385,7 @@ class StateStore:
                         "ON CONFLICT (kind, key) DO UPDATE SET "
                         "updated_at_ms = excluded.updated_at_ms, json = excluded.json", rows)
                     self._conn.executemany("DELETE FROM state WHERE kind = ? AND key = ?", gone)
+                    self._conn.executemany(_ROLLUP_UPSERT, hours)
                     self._conn.execute(
                         "INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) "
                         "DO UPDATE SET value = max(CAST(value AS INTEGER), excluded.value)",
@@ -282,6 +405,23 @@ class StateStore:
                 self._failing_since = None
                 self._suppressed = 0
         return not bad
+
+    def _recreate_if_deleted(self) -> None:
+        """A database file deleted (or replaced) while running: the open connection would keep
+        writing to the unlinked file, lost at the next start, so open a new one at the path.
+        Every evaluation saves its whole state, so the new file is complete within one round."""
+        if self._inode is None or self.path is None or _inode(self.path) == self._inode:
+            return
+        try:
+            conn, _ = _open_checked(self.path, WRITE_BUSY_TIMEOUT_MS / 1000, time.time)
+        except (_Unusable, sqlite3.Error, OSError) as exc:
+            self._failed(f"state database deleted while running, not recreated: {exc}")
+            return
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.close()
+        self._conn, self._inode = conn, _inode(self.path)
+        log.error("event=state_recreated path=%s reason=%r", self.path,
+                  "the database file was deleted or replaced while running")
 
     def _failed(self, error: str) -> None:
         self.write_failures += 1
@@ -315,6 +455,17 @@ class StateStore:
 
 
 # -- helpers ---------------------------------------------------------------------------
+
+
+def _inode(path: Path | None) -> tuple[int, int] | None:
+    """The file's identity (device, inode), or None when it is missing or in memory."""
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _acquire(lock_file: TextIO, timeout_s: float) -> bool:
