@@ -14,6 +14,11 @@ Series, each with label `improvement`:
     improvement:days_left:days            days to `by`, negative once past due
     improvement:info                      1, with `owner` and `direction`
 
+A given baseline is never at or past its target (a load error). A measured one can be: then
+progress is 1 while the current value meets the target and 0 otherwise, on-track is the same
+0 or 1 (no division by a span that is zero or runs the wrong way), and the sidecar logs one
+warning when it first measures or restores such a baseline.
+
 A measured baseline (`baseline: {at: ...}`) is `metric @ at` in both engines, taken through a
 one-step subquery because `@` applies to selectors and subqueries, not to any expression.
 Prometheus keeps history for weeks, so that is all it needs. The sidecar keeps raw samples for
@@ -26,6 +31,8 @@ it. In Prometheus that series never exists and the fallback is inert.
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,6 +55,8 @@ ON_TRACK = c.IMPROVEMENT_ON_TRACK
 DAYS_LEFT = c.IMPROVEMENT_DAYS_LEFT
 INFO = c.IMPROVEMENT_INFO
 KIND_IMPROVEMENT = "improvement"  # state DB kind; key: the improvement's name
+
+log = logging.getLogger("value_exporter.improvements")
 
 
 def improvement_groups(ruleset: RuleSet, file: str | None = None) -> list[RuleGroup]:
@@ -83,15 +92,25 @@ def improvement_group(improvement: Improvement) -> RuleGroup:
     by_s = number(improvement.target_by_ms / 1000)
     span_s = number((improvement.target_by_ms - improvement.baseline_at_ms) / 1000)
     current, baseline, target = (_sel(n, improvement) for n in (CURRENT, BASELINE, TARGET))
+    progress, expected = _sel(PROGRESS, improvement), _sel(PROGRESS_EXPECTED, improvement)
+    progress_expr = f"({current} - {baseline}) / ({target} - {baseline})"
+    on_track_expr = f"{progress} >= bool {expected}"
+    if improvement.measured:
+        # A measured baseline may turn out at or past the target: then there is no span to
+        # go (zero or the wrong sign), and progress is whether the target is met now.
+        up = improvement.direction == "up"
+        room = f"({target} {'>' if up else '<'} {baseline})"
+        no_room = f"({target} {'<=' if up else '>='} {baseline})"
+        meets = f"({current} {'>=' if up else '<='} bool {target})"
+        progress_expr = f"{progress_expr} and on() {room} or {meets} and on() {no_room}"
+        on_track_expr = f"{on_track_expr} and on() {room} or {progress} and on() {no_room}"
     exprs = [
         (CURRENT, f"sum({improvement.metric})", il),
         (BASELINE, baseline_expr(improvement), il),
         (TARGET, f"vector({number(improvement.target)})", il),
-        # `!= 0` filters a measured baseline that equals the target: no progress, not ±Inf.
-        (PROGRESS, f"({current} - {baseline}) / ({target} - {baseline} != 0)", il),
+        (PROGRESS, progress_expr, il),
         (PROGRESS_EXPECTED, f"clamp(vector((time() - {at_s}) / {span_s}), 0, 1)", il),
-        (ON_TRACK, f"{_sel(PROGRESS, improvement)} >= bool "
-                   f"{_sel(PROGRESS_EXPECTED, improvement)}", il),
+        (ON_TRACK, on_track_expr, il),
         (DAYS_LEFT, f"vector(({by_s} - time()) / 86400)", il),
         (INFO, "vector(1)", (*il, ("owner", improvement.owner),
                              ("direction", improvement.direction))),
@@ -116,6 +135,7 @@ class MeasuredBaselines:
             # An edited `at` asks for a new measurement; the old value is ignored.
             if improvement is not None and entry.data.get("at_ms") == improvement.baseline_at_ms:
                 self.values[name] = float(entry.data["value"])
+                _warn_if_met(improvement, self.values[name])
         return len(self.values)
 
     def before_evaluation(self, names: Sequence[str], t_ms: int) -> None:
@@ -135,9 +155,11 @@ class MeasuredBaselines:
             value = self._recorded(BASELINE, name, t_ms)
             if value is None:  # `at` is older than the raw samples: the first value seen
                 value = self._recorded(CURRENT, name, t_ms)
-            if value is None:
+            # NaN (e.g. a quantile without traffic) or Inf is no baseline: wait for a number.
+            if value is None or not math.isfinite(value):
                 continue
             self.values[name] = value
+            _warn_if_met(improvement, value)
             blobs.append((KIND_IMPROVEMENT, name, {"value": value, "seen_at_ms": t_ms,
                                                    "at_ms": improvement.baseline_at_ms}))
         return blobs
@@ -146,6 +168,20 @@ class MeasuredBaselines:
         series = self.store.get(make_labels({METRIC_NAME: metric, IMPROVEMENT_LABEL: name}))
         sample = series.value_at(t_ms, 1) if series is not None else None  # written at t only
         return sample[1] if sample is not None else None
+
+
+def baseline_meets_target(improvement: Improvement, baseline: float) -> bool:
+    """Whether a baseline is already at or past the target in the improvement's direction."""
+    if improvement.direction == "up":
+        return baseline >= improvement.target
+    return baseline <= improvement.target
+
+
+def _warn_if_met(improvement: Improvement, baseline: float) -> None:
+    if baseline_meets_target(improvement, baseline):
+        log.warning("event=improvement_baseline_meets_target improvement=%s baseline=%s "
+                    "target=%s direction=%s", improvement.name,
+                    number(baseline), number(improvement.target), improvement.direction)
 
 
 def measured_group_keys(ruleset: RuleSet) -> dict[tuple[str, str], str]:

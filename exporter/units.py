@@ -62,10 +62,10 @@ def parse_unit(text: str) -> Unit:
     text = text.strip()
     if text in ("1", "ratio"):
         return DIMENSIONLESS
-    num, _, den = text.partition("/")
+    num, slash, den = text.partition("/")
     powers: dict[str, int] = {}
     for part, sign in ((num, 1), (den, -1)):
-        if sign == -1 and not den:
+        if sign == -1 and not slash:
             continue
         for word in part.split("*"):
             word = word.strip()

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import math
 from pathlib import Path
+
+import pytest
 
 from exporter.evaluate import GroupEvaluator
 from exporter.improvements import (
     BASELINE,
     BASELINE_PERSISTED,
     KIND_IMPROVEMENT,
+    PROGRESS,
     MeasuredBaselines,
+    baseline_meets_target,
     improvement_group,
     measured_group_keys,
 )
@@ -114,3 +121,49 @@ def test_measured_baseline_rule_uses_at_and_falls_back_to_the_persisted_series()
     assert isinstance(rule, RecordingRule)
     assert rule.name == BASELINE
     assert "@ 3600.000" in rule.expr and BASELINE_PERSISTED in rule.expr
+
+
+def test_a_measured_baseline_past_its_target_is_logged_once_and_scored_by_the_target(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Latency already 0.3 s at `at` (target 0.4 s, down): one warning, progress 1 while met."""
+    state = StateStore.open(tmp_path)
+    store = SeriesStore()
+    baselines = MeasuredBaselines([LATENCY], store)
+    with caplog.at_level(logging.WARNING, logger="value_exporter.improvements"):
+        _run(store, baselines, state, range(55, 70), 0.3)
+    state.close()
+    assert [r.getMessage() for r in caplog.records] == [
+        "event=improvement_baseline_meets_target improvement=latency-down baseline=0.3 "
+        "target=0.4 direction=down"]
+    progress = store.get(make_labels({METRIC_NAME: PROGRESS, "improvement": LATENCY.name}))
+    # 0.3 <= 0.4 meets the target: 1, where (0.3 - 0.3) / (0.4 - 0.3) would say 0.
+    assert progress is not None and progress.value_at(69 * MINUTE, 1) == (69 * MINUTE, 1.0)
+
+
+@pytest.mark.parametrize(("direction", "baseline", "met"), [
+    pytest.param("down", 0.4, True, id="down-at-target"),
+    pytest.param("down", 0.3, True, id="down-past-target"),
+    pytest.param("down", 0.5, False, id="down-short-of-target"),
+    pytest.param("up", 0.4, True, id="up-at-target"),
+    pytest.param("up", 0.5, True, id="up-past-target"),
+    pytest.param("up", 0.3, False, id="up-short-of-target"),
+])
+def test_baseline_meets_target_follows_the_direction(direction: str, baseline: float,
+                                                     met: bool) -> None:
+    """At or past the 0.4 target counts as met, on the side the direction points to."""
+    improvement = dataclasses.replace(LATENCY, direction=direction)
+    assert baseline_meets_target(improvement, baseline) is met
+
+
+def test_a_nan_measurement_is_not_a_baseline(tmp_path: Path) -> None:
+    """NaN (a quantile with no traffic) is skipped; the first number seen becomes the baseline."""
+    state = StateStore.open(tmp_path)
+    store = SeriesStore()
+    baselines = MeasuredBaselines([LATENCY], store)
+    _run(store, baselines, state, range(90, 93), math.nan)
+    assert state.load(KIND_IMPROVEMENT, LATENCY.name) is None
+    _run(store, baselines, state, range(93, 95), 0.7)
+    assert state.load(KIND_IMPROVEMENT, LATENCY.name) == {
+        "value": 0.7, "seen_at_ms": 93 * MINUTE, "at_ms": AT_MS}
+    assert state.write_failures == 0
+    state.close()

@@ -12,14 +12,17 @@ from exporter.cli import main
 from exporter.compile import compile_files
 from exporter.errors import Problem
 from exporter.journeys import journey_and_improvement_groups
+from exporter.labels import METRIC_NAME, make_labels
+from exporter.promql.analysis import retention_by_name_ms
 from exporter.rules.journey_model import Improvement, Journey, Stage
 from exporter.rules.load import load_rule_files
 from exporter.ruletest import run_rule_tests
+from exporter.store import SeriesStore
 from tests.promtool import promtool_test_compiled, require_promtool
 from tests.shared_data import REPO_ROOT
 
 DATA = Path(__file__).parent / "testdata" / "journeys"
-HOUR, DAY = 3_600_000, 86_400_000
+MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 DEMO = [REPO_ROOT / "rules" / "shop-slos.yaml", REPO_ROOT / "rules" / "shop-journeys.yaml"]
 
 
@@ -45,12 +48,16 @@ def test_demo_journey_and_register_load() -> None:
     assert payment.baseline_at_ms == 1_790_812_800_000  # 2026-10-01T00:00Z
 
 
+BAD = sorted(DATA.glob("*.bad.yaml"))
+
+
+@pytest.mark.parametrize("bad", BAD, ids=lambda p: p.name)
 def test_bad_file_reports_every_error_with_its_position(
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        bad: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Every mistake in both sections is one file:line:col line, all at once, exit 1."""
     monkeypatch.chdir(DATA)
-    assert main(["check", "rules", "errors.bad.yaml"]) == 1
-    expected = (DATA / "errors.bad.yaml.err").read_text().splitlines()
+    assert main(["check", "rules", bad.name]) == 1
+    expected = (DATA / f"{bad.name}.err").read_text().splitlines()
     assert capsys.readouterr().err.splitlines() == expected
 
 
@@ -64,16 +71,37 @@ def test_unknown_slo_behind_a_stage_is_a_warning(tmp_path: Path) -> None:
     assert [(w.line, w.message) for w in warnings] == [(9, 'unknown SLO "catalog-availability"')]
 
 
-def test_window_longer_than_a_day_warns_about_sidecar_memory(tmp_path: Path) -> None:
-    """A 30d journey loads, with a warning that the sidecar keeps raw samples that long."""
+def test_long_window_reads_hourly_series_so_no_raw_sample_is_kept_for_it(tmp_path: Path) -> None:
+    """A 30d window sums the recorded 1h series; only those are kept 30 days, raw ones 1h."""
     path = tmp_path / "j.yaml"
     path.write_text((DATA / "journey.rules.yaml").read_text().replace("window: 2h",
                                                                       "window: 30d"))
     warnings: list[Problem] = []
     rules = load_rule_files([path], warnings)
-    assert rules.journeys[0].window_ms == 30 * DAY
-    assert [w.message for w in warnings] == [
-        "window 30d makes the sidecar keep raw samples that long"]
+    assert (rules.journeys[0].window_ms, warnings) == (30 * DAY, [])
+    (group,) = journey_and_improvement_groups(rules)
+    window = [r.expr for r in group.rules
+              if r.name == "journey:stage_attempts:increase_window"]
+    assert window[0] == ('sum_over_time(journey:stage_attempts:increase1h'
+                         '{journey="buy",stage="explore"}[30d:1h])')
+    default_ms, longer = retention_by_name_ms([r.expr for r in group.rules], 5 * MINUTE)
+    # Raw counters are read over 1h at most; the hourly series over 30d plus one lookback.
+    assert default_ms == HOUR
+    assert longer == {"journey:stage_attempts:increase1h": 30 * DAY + 5 * MINUTE,
+                      "journey:stage_successes:increase1h": 30 * DAY + 5 * MINUTE}
+
+
+def test_store_truncates_a_long_read_name_at_its_own_retention() -> None:
+    """Per-name retention keeps the hourly series while raw samples of the same age go."""
+    store = SeriesStore()
+    raw = make_labels({METRIC_NAME: "events_total"})
+    hourly = make_labels({METRIC_NAME: "journey:stage_attempts:increase1h", "journey": "buy"})
+    for t_ms in (0, HOUR, 2 * HOUR):
+        store.append(raw, t_ms, 1.0)
+        store.append(hourly, t_ms, 1.0)
+    store.truncate(2 * HOUR, {"journey:stage_attempts:increase1h": 0})
+    assert [list(s.ts) for s in (store.get(raw), store.get(hourly)) if s is not None] == [
+        [2 * HOUR], [0, HOUR, 2 * HOUR]]
 
 
 def test_generated_groups_follow_the_files_and_leave_the_model_unchanged() -> None:

@@ -64,6 +64,44 @@ def longest_lookback_ms(exprs: Iterable[str], lookback_ms: int) -> int:
     return longest
 
 
+# Past this reach a name keeps its samples on its own (retention_by_name_ms).
+LONG_REACH_MS = 86_400_000
+
+
+def retention_by_name_ms(exprs: Iterable[str], lookback_ms: int,
+                         long_ms: int = LONG_REACH_MS) -> tuple[int, dict[str, int]]:
+    """(how long to keep every series, longer times for the names read further than `long_ms`).
+
+    A long reach is usually a subquery over a recorded series (a journey's 7d window summed
+    from its hourly series): only that name needs days of samples, and keeping the scraped
+    ones as long would cost memory for nothing. A selector without a fixed name could read
+    any series, so its reach counts for all of them.
+    """
+    reaches: dict[str | None, int] = {}
+    for text in exprs:
+        _collect_reaches(parse_expr(text), 0, lookback_ms, reaches)
+    default = max([lookback_ms, *(r for n, r in reaches.items() if n is None or r <= long_ms)])
+    return default, {n: r for n, r in reaches.items() if n is not None and r > default}
+
+
+def _collect_reaches(e: Any, outer_ms: int, lookback_ms: int,
+                     out: dict[str | None, int]) -> None:
+    if isinstance(e, promql_parser.VectorSelector | promql_parser.MatrixSelector):
+        selector = e if isinstance(e, promql_parser.VectorSelector) else e.vector_selector
+        names: set[str] = set()
+        keys: list[str | None] = [*sorted(names)] if _selector_name(selector, names) else [None]
+        reach = _reach(e, outer_ms, lookback_ms)
+        for key in keys:
+            out[key] = max(out.get(key, 0), reach)
+        return
+    if isinstance(e, promql_parser.SubqueryExpr):
+        outer_ms += max(_offset_ms(e), 0) + _duration_ms(e.range)
+        _collect_reaches(e.expr, outer_ms, lookback_ms, out)
+        return
+    for child in child_exprs(e):
+        _collect_reaches(child, outer_ms, lookback_ms, out)
+
+
 def _reach(e: Any, outer_ms: int, lookback_ms: int) -> int:
     if isinstance(e, promql_parser.VectorSelector):
         return outer_ms + max(_offset_ms(e), 0) + lookback_ms

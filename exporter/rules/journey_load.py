@@ -9,17 +9,16 @@ import yaml
 
 from exporter.durations import format_duration
 from exporter.errors import Problem
-from exporter.rules.journey_model import Improvement, Journey, Stage
+from exporter.rules.journey_model import HOUR_MS, LONG_WINDOW_MS, Improvement, Journey, Stage
 from exporter.rules.model import Source
 from exporter.rules.slo_load import NAME_RE, POSITIVE_DURATION, SLO_NAME
 from exporter.rules.slo_sli_load import SELECTOR, expression_problem
+from exporter.rules.value_load import ValueScope, name_item
+from exporter.rules.value_model import Parameter
+from exporter.units import money_per, parse_unit
 from exporter.yamlkinds import FLOAT, STR, checked, list_of, one_of
 from exporter.yamlnodes import TAG_FLOAT, TAG_INT, Invalid, Kind, MapReader, Problems, position
 
-DAY_MS = 86_400_000
-# The sidecar keeps raw samples as long as the longest range it evaluates; past a day that
-# costs real memory, so a longer journey window is loaded with a warning.
-_LONG_WINDOW_MS = DAY_MS
 _CURRENCY_RE = re.compile(r"[A-Za-z]{3}")
 _DATE_EXPECTED = "a date like 2026-01-31, or a time like 2026-01-31T12:00:00Z (UTC if no offset)"
 _VALUE_EXPECTED = "a number (money per success in the journey's currency)"
@@ -45,12 +44,6 @@ DATE: Kind[int] = Kind(_DATE_EXPECTED, _read_date, int)
 
 
 def _read_value_per_success(node: yaml.Node, ctx: str, problems: Problems) -> float:
-    if isinstance(node, yaml.ScalarNode) and node.tag not in (TAG_INT, TAG_FLOAT) and \
-            str(node.value).startswith("$"):
-        # TODO(issue 5, parameters): resolve `$name` once the parameters section lands.
-        problems.error(node, ctx, f'parameter {node.value} cannot be used yet',
-                       "a number until `parameters` is supported")
-        raise Invalid()
     value = FLOAT.read(node, ctx, problems)
     if value < 0:
         problems.error(node, ctx, "value_per_success must not be negative", _VALUE_EXPECTED)
@@ -62,12 +55,15 @@ VALUE_PER_SUCCESS: Kind[float] = Kind(_VALUE_EXPECTED, _read_value_per_success, 
 SLO_NAMES = list_of(SLO_NAME)
 
 
-def read_journeys(top: MapReader, path: str, problems: Problems,
-                  seen: dict[str, Source]) -> list[Journey]:
-    """Every valid journey under `journeys:`; names already in `seen` are errors."""
+def read_journeys(top: MapReader, path: str, problems: Problems, seen: dict[str, Source],
+                  scope: ValueScope) -> list[Journey]:
+    """Every valid journey under `journeys:`; names already in `seen` are errors.
+
+    `scope` holds the parameters a stage's `value_per_success: $name` may use.
+    """
     journeys: list[Journey] = []
     for ctx, node in top.items("journeys"):
-        journey = _read_journey(path, ctx, node, problems, seen)
+        journey = _read_journey(path, ctx, node, problems, seen, scope)
         if journey is not None:
             journeys.append(journey)
     return journeys
@@ -85,7 +81,7 @@ def read_improvements(top: MapReader, path: str, problems: Problems,
 
 
 def _read_name(r: MapReader, source: Source, seen: dict[str, Source], what: str) -> str:
-    r.name_by("name")
+    name_item(r, what)
     name = r.required("name", SLO_NAME)
     if name in seen:
         r.error("name", f'duplicate {what} name "{name}" (first at {seen[name]})',
@@ -96,7 +92,7 @@ def _read_name(r: MapReader, source: Source, seen: dict[str, Source], what: str)
 
 
 def _read_journey(path: str, ctx: str, node: yaml.Node, problems: Problems,
-                  seen: dict[str, Source]) -> Journey | None:
+                  seen: dict[str, Source], scope: ValueScope) -> Journey | None:
     before = problems.error_count()
     source = Source(path, *position(node))
     with MapReader(node, ctx, problems) as j:
@@ -106,13 +102,15 @@ def _read_journey(path: str, ctx: str, node: yaml.Node, problems: Problems,
         owner = j.required("owner", STR)
         description = j.optional("description", STR, "")
         window = j.required("window", POSITIVE_DURATION)
-        if window > _LONG_WINDOW_MS:
-            j.warn("window", f"window {format_duration(int(window))} makes the sidecar keep raw "
-                   "samples that long", "a window of 1d or less, or compile it for Prometheus")
+        if window > LONG_WINDOW_MS and window % HOUR_MS:
+            # A long window is a sum of hourly series (exporter/journeys.py): whole hours only.
+            j.error("window", f"window {format_duration(int(window))} is longer than "
+                    f"{format_duration(LONG_WINDOW_MS)} but not whole hours",
+                    "whole hours, like 7d or 36h")
         currency = j.optional("currency", CURRENCY, "").lower()
         stages: list[Stage] = []
         for stage_ctx, stage_node in j.items("stages"):
-            stage = _read_stage(path, stage_ctx, stage_node, problems)
+            stage = _read_stage(path, (j.where, stage_ctx), stage_node, problems, scope, currency)
             if stage is not None:
                 stages.append(stage)
         if not j.has("stages"):
@@ -122,7 +120,7 @@ def _read_journey(path: str, ctx: str, node: yaml.Node, problems: Problems,
         names = [s.name for s in stages]
         for dup in sorted({n for n in names if names.count(n) > 1}):
             j.error("stages", f'stage "{dup}" listed twice', "each stage once")
-        if any(s.value_per_success is not None for s in stages) and not currency:
+        if any(s.has_value for s in stages) and not currency:
             j.error(None, "value_per_success needs the journey's currency", "currency: EUR")
     if problems.error_count() != before:
         return None
@@ -130,25 +128,55 @@ def _read_journey(path: str, ctx: str, node: yaml.Node, problems: Problems,
                    description=description, currency=currency, source=source)
 
 
-def _read_stage(path: str, ctx: str, node: yaml.Node, problems: Problems) -> Stage | None:
+def _read_stage(path: str, ctxs: tuple[str, str], node: yaml.Node, problems: Problems,
+                scope: ValueScope, currency: str) -> Stage | None:
     before = problems.error_count()
+    journey_ctx, ctx = ctxs
     with MapReader(node, ctx, problems) as s:
         if not s.ok:
             return None
-        s.name_by("name")
+        name_item(s, "stage", journey_ctx)
         name = s.required("name", checked(STR, lambda n: None if NAME_RE.fullmatch(n)
                                           else f'invalid stage name "{n}"',
                                           "a name like explore or co-create"))
         attempts = s.required("attempts", SELECTOR)
         successes = s.required("successes", SELECTOR)
-        value = s.optional("value_per_success", VALUE_PER_SUCCESS, None)
+        value, parameter = None, None
+        ref = s.value_node("value_per_success")
+        if isinstance(ref, yaml.ScalarNode) and ref.tag not in (TAG_INT, TAG_FLOAT) and \
+                str(ref.value).startswith("$"):
+            parameter = _value_parameter(s, str(ref.value), scope, currency)
+        else:
+            value = s.optional("value_per_success", VALUE_PER_SUCCESS, None)
         touchpoints = s.optional("touchpoints", SLO_NAMES, [])
         backstage = s.optional("backstage", SLO_NAMES, [])
     if problems.error_count() != before:
         return None
     return Stage(name=name, attempts=attempts, successes=successes, value_per_success=value,
-                 touchpoints=tuple(touchpoints), backstage=tuple(backstage),
+                 value_parameter=parameter, touchpoints=tuple(touchpoints),
+                 backstage=tuple(backstage),
                  source=Source(path, *position(node)))
+
+
+def _value_parameter(s: MapReader, ref: str, scope: ValueScope,
+                     currency: str) -> Parameter | None:
+    """The parameter `$name` names when it is money per event in the journey's currency."""
+    key = "value_per_success"
+    param = scope.parameters.get(ref[1:])
+    if param is None:
+        s.error(key, f'unknown parameter "{ref}"',
+                "a parameter defined in this file or an earlier one")
+        return None
+    code = money_per(parse_unit(param.unit), "events")
+    if code is None:
+        s.error(key, f"parameter {ref} is in {param.unit}",
+                "a parameter in money per success, like EUR/event")
+        return None
+    if currency and code.lower() != currency:
+        s.error(key, f"parameter {ref} is in {param.unit}, the journey counts in "
+                f"{currency.upper()}", f"a parameter in {currency.upper()}/event")
+        return None
+    return param
 
 
 def _read_improvement(path: str, ctx: str, node: yaml.Node, problems: Problems,
@@ -185,12 +213,18 @@ def _read_improvement(path: str, ctx: str, node: yaml.Node, problems: Problems,
         if at_ms and by_ms and by_ms <= at_ms:
             i.error("target", "target date is not after the baseline date",
                     "a due date after baseline.at")
+        # A given baseline at or past its target leaves no way to go: progress from it would
+        # divide by zero or run backwards. (A measured one is only known at run time: see
+        # exporter/improvements.py.)
         if baseline is not None and target == baseline:
-            i.error("target", "target equals the baseline", "a target to move toward")
+            i.error("target", f"baseline {baseline:g} already meets the target {target:g}",
+                    "a target to move toward: above the baseline for direction up, "
+                    "below it for direction down")
         elif direction_ok and baseline is not None and (target > baseline) != (direction == "up"):
-            i.error("direction", f"direction {direction} but the target is "
-                    f"{'above' if target > baseline else 'below'} the baseline",
-                    "up when the target is above the baseline, down when below")
+            up = direction == "up"
+            i.error("target", f"baseline {baseline:g} is already past the target {target:g} "
+                    f"for direction {direction}", f"a target {'above' if up else 'below'} "
+                    f"the baseline, or direction {'down' if up else 'up'}")
     if problems.error_count() != before:
         return None
     return Improvement(name=name, owner=owner, metric=metric, baseline_at_ms=at_ms,

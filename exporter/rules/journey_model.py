@@ -5,9 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from exporter.rules.model import Source
+from exporter.rules.value_model import Parameter
 
 # ITIL 4 value-stream steps: the default vocabulary for stage names (any name is allowed).
 ITIL_STAGES = ("explore", "engage", "offer", "agree", "onboard", "co-create", "realize")
+HOUR_MS, DAY_MS = 3_600_000, 86_400_000
+# A window longer than this is summed from the stage's recorded hourly series, so no raw
+# sample is kept longer than an hour for it (exporter/journeys.py).
+LONG_WINDOW_MS = DAY_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,9 +23,15 @@ class Stage:
     attempts: str  # a series selector over a counter
     successes: str  # a series selector over a counter
     value_per_success: float | None = None  # money each success realizes, in the journey currency
+    value_parameter: Parameter | None = None  # or a `$name` parameter in <currency>/event
     touchpoints: tuple[str, ...] = ()  # SLO names the customer sees at this step
     backstage: tuple[str, ...] = ()  # SLO names of supporting services the customer never sees
     source: Source = field(default=Source(""), compare=False)
+
+    @property
+    def has_value(self) -> bool:
+        """Whether each success is worth money (a number or a parameter)."""
+        return self.value_per_success is not None or self.value_parameter is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from exporter.promql.values import PromQLError
 from exporter.rules.journey_load import check_slo_references, read_improvements, read_journeys
 from exporter.rules.journey_model import Improvement, Journey
 from exporter.rules.model import AlertingRule, RecordingRule, Rule, RuleGroup, RuleSet, Source
-from exporter.rules.slo_load import read_slos
+from exporter.rules.slo_load import mapping_value, read_slos
 from exporter.rules.slo_model import SLO
 from exporter.rules.value_load import ValueScope, read_value_sections
 from exporter.templates import check_template
@@ -99,7 +99,7 @@ def _read_file(path: str, problems: Problems, seen_slos: dict[str, Source],
         slos = read_slos(top, path, problems, seen_slos)
         read_value_sections(top, path, problems, value_scope, slos)
         journeys, improvements, seen_journeys, seen_improvements = business
-        journeys.extend(read_journeys(top, path, problems, seen_journeys))
+        journeys.extend(read_journeys(top, path, problems, seen_journeys, value_scope))
         improvements.extend(read_improvements(top, path, problems, seen_improvements))
         for key in _FUTURE_SECTIONS:
             if top.has(key):
@@ -203,7 +203,10 @@ def _check_templates(
         for field_name, text in texts.items():
             problem = check_template(text, "__alert_" + name)
             if problem is not None:
-                r.error(key, f'{kind} "{field_name}": {problem}', "a valid Go template")
+                # Point at the template itself, not at the start of the mapping.
+                node = mapping_value(r.value_node(key), field_name) or r.value_node(key)
+                r.problems.error(node, r.child(key), f'{kind} "{field_name}": {problem}',
+                                 "a valid Go template")
 
 
 def _check_expr(expr: str, node: yaml.Node | None, ctx: str, problems: Problems) -> None:
