@@ -19,6 +19,9 @@ from exporter.promql.values import Matrix, PromQLError, Scalar, String
 from exporter.store import SeriesStore
 from exporter.web import Request, Response, Router
 
+# What Go's strconv.ParseBool accepts.
+_GO_BOOLS = {**dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
+             **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False)}
 # Prometheus refuses range queries that would return more points than this per series.
 MAX_POINTS_PER_SERIES = 11_000
 
@@ -152,8 +155,25 @@ class Api:
         router.add("/api/v1/status/buildinfo", self._wrap(self.buildinfo))
         router.add("/api/v1/status/config", self._wrap(self.config))
         router.add("/api/v1/targets", self._wrap(lambda r: self.view.targets_payload()))
-        router.add("/api/v1/rules", self._wrap(lambda r: self.view.rules_payload(r.param("type"))))
+        router.add("/api/v1/rules", self._wrap(self.rules))
         router.add("/api/v1/alerts", self._wrap(lambda r: self.view.alerts_payload()))
+
+    def rules(self, request: Request) -> dict[str, Any]:
+        """`/api/v1/rules` with Prometheus's filters (`type`, `rule_name[]`, `rule_group[]`,
+        `file[]`, `exclude_alerts`), which Grafana's alert list sends."""
+        kind = (request.param("type") or "").lower()
+        if kind not in ("", "alert", "record"):
+            raise ApiError("bad_data", f'invalid parameter "type": not supported value "{kind}"')
+        exclude = request.param("exclude_alerts") or "false"
+        if exclude not in _GO_BOOLS:
+            raise ApiError("bad_data", 'invalid parameter "exclude_alerts": error converting '
+                           f'exclude_alerts: strconv.ParseBool: parsing "{exclude}": '
+                           "invalid syntax")
+        params = request.params  # `rule_name[]=` filters for the empty name, as in Prometheus
+        return filter_rules(self.view.rules_payload(kind or None),
+                            names=params.get("rule_name[]", []),
+                            groups=params.get("rule_group[]", []),
+                            files=params.get("file[]", []), exclude_alerts=_GO_BOOLS[exclude])
 
     def _wrap(self, handler: Callable[[Request], Any]) -> Callable[[Request], Response]:
         def serve(request: Request) -> Response:
@@ -271,3 +291,21 @@ class Api:
 def wall_clock_ms() -> int:
     """Now, in milliseconds since the epoch."""
     return int(time.time() * 1000)
+
+
+def filter_rules(payload: dict[str, Any], *, names: Sequence[str] = (),
+                 groups: Sequence[str] = (), files: Sequence[str] = (),
+                 exclude_alerts: bool = False) -> dict[str, Any]:
+    """`/api/v1/rules`'s `rule_name[]`, `rule_group[]`, `file[]` and `exclude_alerts`: a
+    group left with no rule by a filter is left out, as in Prometheus."""
+    filtering = bool(names or groups or files)
+    out = []
+    for group in payload["groups"]:
+        if (groups and group["name"] not in groups) or (files and group["file"] not in files):
+            continue
+        rules = [r for r in group["rules"] if not names or r["name"] in names]
+        if exclude_alerts:
+            rules = [{**r, "alerts": None} if "alerts" in r else r for r in rules]
+        if rules or not filtering:
+            out.append({**group, "rules": rules})
+    return {**payload, "groups": out}

@@ -23,13 +23,16 @@ def rfc3339(t_ms: int | None) -> str:
 
 def alert_json(alert: Alert) -> dict[str, Any]:
     """One active alert as `/api/v1/alerts` lists it."""
-    return {
+    out = {
         "labels": dict(alert.labels),
         "annotations": dict(alert.annotations),
         "state": alert.state,
         "activeAt": rfc3339(alert.active_at),
         "value": format_value_e(alert.value),
     }
+    if alert.keep_firing_since is not None:  # omitempty in Prometheus's API
+        out["keepFiringSince"] = rfc3339(alert.keep_firing_since)
+    return out
 
 
 def targets_payload(scrapers: Iterable[TargetScraper]) -> dict[str, Any]:
@@ -63,10 +66,11 @@ def rules_payload(evaluators: Mapping[tuple[str, str], GroupEvaluator],
             rule = status.rule
             common = {
                 "name": rule.name, "query": rule.expr, "labels": dict(rule.labels),
-                "health": status.health, "lastError": status.last_error,
-                "evaluationTime": status.duration_s,
+                "health": status.health, "evaluationTime": status.duration_s,
                 "lastEvaluation": rfc3339(status.last_evaluation_ms),
             }
+            if status.last_error:  # omitempty in Prometheus's API
+                common["lastError"] = status.last_error
             if isinstance(rule, AlertingRule) and state is not None:
                 if kind == "record":
                     continue
@@ -78,6 +82,8 @@ def rules_payload(evaluators: Mapping[tuple[str, str], GroupEvaluator],
                     "alerts": [alert_json(a) for a in state.active_alerts()],
                 })
             elif kind != "alert":
+                if not rule.labels:  # omitempty for recording rules only, as in Prometheus
+                    del common["labels"]
                 rules.append({**common, "type": "recording"})
         groups.append({
             "name": name, "file": file, "rules": rules,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -225,3 +226,112 @@ def promtool_test_compiled(promtool: Path, test: dict[str, Any], compiled: dict[
         yaml.safe_dump({**test, "group_eval_order": order}, sort_keys=False))
     return subprocess.run([str(promtool), "test", "rules", "t.yaml"], cwd=folder,
                           capture_output=True, text=True, timeout=300, check=False)
+
+
+def require_alertmanager() -> Path:
+    """The Alertmanager 0.2x binary beside promtool; skip (in CI: fail) when absent."""
+    configured = os.environ.get(PROMTOOL_ENV)
+    path = (Path(configured) if configured else CACHED_PROMTOOL).with_name(
+        "prometheus-alertmanager")
+    if path.exists():
+        return path
+    message = (f"prometheus-alertmanager not found beside promtool at {path}; `make test` "
+               "fetches it with scripts/fetch-prometheus.sh (Debian unstable's package).")
+    if os.environ.get(REQUIRE_ENV):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+DEBIAN_ALERTMANAGER_SHARE = Path("/usr/share/prometheus/alertmanager")
+
+
+def alertmanager_command(binary: Path, args: list[str]) -> list[str]:
+    """How to run the extracted Debian Alertmanager.
+
+    Debian's build reads its default notification template from a fixed path under
+    /usr/share. Unless the package is installed, the process runs in a private mount
+    namespace where a read-only overlay adds the extracted package's /usr/share to the
+    system's (nothing outside that process sees it; no root needed).
+    """
+    if (DEBIAN_ALERTMANAGER_SHARE / "default.tmpl").exists():
+        return [str(binary), *args]
+    if shutil.which("unshare") is None:
+        message = ("running the extracted Alertmanager needs `unshare` (util-linux) or the "
+                   "installed prometheus-alertmanager package's /usr/share files")
+        if os.environ.get(REQUIRE_ENV):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    share = binary.parent.parent / "share"
+    script = f'mount -t overlay overlay -o "lowerdir=/usr/share:{share}" /usr/share && ' \
+             'exec "$0" "$@"'
+    return ["unshare", "--map-root-user", "--mount", "sh", "-c", script, str(binary), *args]
+
+
+# A null receiver: alerts are held and grouped, nothing is sent anywhere.
+ALERTMANAGER_CONFIG = {"route": {"receiver": "null"}, "receivers": [{"name": "null"}]}
+
+
+class AlertmanagerServer:
+    """Real Alertmanager on 127.0.0.1 (gossip off, throwaway storage); stop() ends it and
+    start() brings it back on the same port."""
+
+    def __init__(self, folder: Path, port: int | None = None) -> None:
+        self._binary = require_alertmanager()
+        self._folder = folder
+        if port is None:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = int(s.getsockname()[1])
+        self.port = port
+        (folder / "alertmanager.yml").write_text(yaml.safe_dump(ALERTMANAGER_CONFIG))
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    @property
+    def address(self) -> str:
+        """host:port, for `alerting.alertmanagers[].static_configs`."""
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Start (or restart) the process and wait until it is ready."""
+        log_path = self._folder / "alertmanager.log"
+        with log_path.open("a") as log:
+            self._proc = subprocess.Popen(
+                alertmanager_command(self._binary, [
+                    f"--config.file={self._folder / 'alertmanager.yml'}",
+                    f"--storage.path={self._folder / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address="]),
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while not self.ready():
+            if time.monotonic() > deadline or self._proc.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"alertmanager did not start:\n{log_path.read_text()[-2000:]}")
+            time.sleep(0.1)
+
+    def ready(self) -> bool:
+        """Whether /-/ready answers 200."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=1) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """GET /api/v2/alerts: the alerts Alertmanager holds (resolved ones drop out)."""
+        url = f"http://127.0.0.1:{self.port}/api/v2/alerts"
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            result: list[dict[str, Any]] = json.load(resp)
+        return result
+
+    def stop(self) -> None:
+        """Terminate Alertmanager and wait for it."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
