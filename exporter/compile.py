@@ -116,7 +116,7 @@ def compile_groups(ruleset: RuleSet, file: str, *,
     for slo in ruleset.slos:
         if slo.source.file == file:
             groups.append(slo_series_group(slo, interval_ms=interval_ms))
-            groups.append(slo_alert_group(slo, interval_ms=interval_ms))
+            groups.append(slo_alert_group(slo, interval_ms=interval_ms, values=ruleset.values))
     groups.extend(generated_groups(ruleset, interval_ms, file))
     return groups
 

@@ -153,7 +153,7 @@ def _run_group(test: TestGroup, spec: UnitTestFile, rule_files: list[str],
     # joins the other groups, so unit tests see fresh SLO series in the SLO alert rules.
     slo_evaluators = [SLOEvaluator(slo, store, interval_ms=interval, query_fn=query_fn)
                       for slo in ruleset.slos]
-    groups = (*ruleset.groups, *slo_alert_groups(ruleset.slos, interval),
+    groups = (*ruleset.groups, *slo_alert_groups(ruleset.slos, interval, ruleset.values),
               *generated_groups(ruleset, interval))
     # -- end SLOs ------------------------------------------------------------------------
     evaluators = [

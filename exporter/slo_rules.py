@@ -13,8 +13,16 @@ from exporter import conventions as c
 from exporter.durations import format_duration
 from exporter.rules.model import AlertingRule, RuleGroup
 from exporter.rules.slo_model import SLO, AlertTier, CalendarWindow
+from exporter.rules.value_model import ValueMetric
 from exporter.slo_series import base_labels, error_budget
 from exporter.slo_windows import slo_window_ms, window_name
+from exporter.templates_business import (
+    MoneyAtRisk,
+    at_risk_template,
+    budget_gone_template,
+    burn_rate_template,
+    money_at_risk,
+)
 
 ALERT_BURN = "SLOErrorBudgetBurn"
 ALERT_EXHAUSTED = "SLOErrorBudgetExhausted"
@@ -54,8 +62,12 @@ def _selector(name: str, slo: SLO) -> str:
     return f'{name}{{{c.SLO_LABEL}="{value}"}}'
 
 
-def burn_rule(slo: SLO, tier: AlertTier) -> AlertingRule:
-    """One tier: both windows' error ratios above factor x error budget."""
+def burn_rule(slo: SLO, tier: AlertTier, risk: MoneyAtRisk | None = None) -> AlertingRule:
+    """One tier: both windows' error ratios above factor x error budget.
+
+    The summary names the money at risk when a revenue-at-risk value metric covers the SLO;
+    the description gives the burn rate and when the whole budget is gone at that rate.
+    """
     factor = tier_factor(slo, tier)
     threshold = f"({_number(factor)} * {_number(error_budget(slo))})"
     if isinstance(slo.window, CalendarWindow) and tier.factor is None:
@@ -72,20 +84,24 @@ def burn_rule(slo: SLO, tier: AlertTier) -> AlertingRule:
         factor * tier.long_window_ms / slo_window_ms(slo)
     summary = (f"SLO {slo.name} of {slo.service} burns its error budget {_number(factor)}x "
                f"too fast ({long_w} and {short_w} windows)")
-    description = (f"At this rate {_number(share * 100)}% of the error budget goes in "
-                   f"{long_w}; objective {_number(slo.objective_percent)}%.")
+    if risk is not None:
+        summary += at_risk_template(slo, risk, "; ")
+    description = (f"Burning the error budget {burn_rate_template(slo)}x as fast as the "
+                   f"objective allows (this tier fires from {_number(factor)}x, "
+                   f"{_number(share * 100)}% of the budget in {long_w}); at this rate "
+                   f"{budget_gone_template(slo)}; objective {_number(slo.objective_percent)}%.")
     return AlertingRule(
         name=ALERT_BURN,
         expr=expr,
         for_ms=tier.for_ms,
         labels=_labels(slo, tier.severity, tier.name,
                        (("long_window", long_w), ("short_window", short_w))),
-        annotations=_annotations(slo, summary, description),
+        annotations=_annotations(slo, summary, description, risk),
         source=slo.source,
     )
 
 
-def exhausted_rule(slo: SLO) -> AlertingRule:
+def exhausted_rule(slo: SLO, risk: MoneyAtRisk | None = None) -> AlertingRule:
     """The budget of the SLO window is spent (remaining <= 0)."""
     return AlertingRule(
         name=ALERT_EXHAUSTED,
@@ -93,7 +109,8 @@ def exhausted_rule(slo: SLO) -> AlertingRule:
         labels=_labels(slo, "ticket", TIER_EXHAUSTED),
         annotations=_annotations(
             slo, f"SLO {slo.name} of {slo.service} has spent its error budget",
-            f"Objective {_number(slo.objective_percent)}% is missed for the current window."),
+            f"Objective {_number(slo.objective_percent)}% is missed for the current window.",
+            risk),
         source=slo.source,
     )
 
@@ -138,34 +155,47 @@ def _labels(slo: SLO, severity: str, tier: str,
     return tuple(sorted(labels.items()))
 
 
-def _annotations(slo: SLO, summary: str, description: str) -> tuple[tuple[str, str], ...]:
+def _annotations(slo: SLO, summary: str, description: str,
+                 risk: MoneyAtRisk | None = None) -> tuple[tuple[str, str], ...]:
     notes = {"summary": summary, "description": description}
+    owner = slo.owner or (risk.owner if risk is not None else "")
+    if owner:
+        notes["owner"] = owner
+    if risk is not None:
+        notes["at_risk"] = at_risk_template(slo, risk)
     if slo.alerting.runbook_url:
         notes["runbook_url"] = slo.alerting.runbook_url
     notes.update(slo.alerting.annotations)
     return tuple(sorted(notes.items()))
 
 
-def slo_alert_rules(slo: SLO) -> tuple[AlertingRule, ...]:
-    """Every alert rule of an SLO: enabled tiers in order, then exhausted, then no data."""
-    rules = [burn_rule(slo, tier) for tier in slo.alerting.tiers if tier.enabled]
+def slo_alert_rules(slo: SLO, values: tuple[ValueMetric, ...] = ()) -> tuple[AlertingRule, ...]:
+    """Every alert rule of an SLO: enabled tiers in order, then exhausted, then no data.
+
+    `values` are the rule set's value metrics: a revenue-at-risk one over this SLO puts the
+    money at stake in the burn and exhausted alerts.
+    """
+    risk = money_at_risk(slo, values)
+    rules = [burn_rule(slo, tier, risk) for tier in slo.alerting.tiers if tier.enabled]
     if slo.alerting.budget_exhausted:
-        rules.append(exhausted_rule(slo))
+        rules.append(exhausted_rule(slo, risk))
     if slo.alerting.no_data_for_ms is not None:
         rules.extend(no_data_rules(slo, slo.alerting.no_data_for_ms))
     return tuple(rules)
 
 
-def slo_alert_group(slo: SLO, *, interval_ms: int) -> RuleGroup:
+def slo_alert_group(slo: SLO, *, interval_ms: int,
+                    values: tuple[ValueMetric, ...] = ()) -> RuleGroup:
     """The SLO's alert rules as one rule group, evaluated right after the SLO's series."""
     return RuleGroup(
         name=group_name(slo),
         file=slo.source.file,
-        rules=slo_alert_rules(slo),
+        rules=slo_alert_rules(slo, values),
         interval_ms=interval_ms,
     )
 
 
-def slo_alert_groups(slos: Iterable[SLO], interval_ms: int) -> tuple[RuleGroup, ...]:
+def slo_alert_groups(slos: Iterable[SLO], interval_ms: int,
+                     values: tuple[ValueMetric, ...] = ()) -> tuple[RuleGroup, ...]:
     """The alert group of each SLO, in SLO order (evaluated after the SLO's series)."""
-    return tuple(slo_alert_group(slo, interval_ms=interval_ms) for slo in slos)
+    return tuple(slo_alert_group(slo, interval_ms=interval_ms, values=values) for slo in slos)

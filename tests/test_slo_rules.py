@@ -1,4 +1,4 @@
-"""SLO alert rules: burn-rate factors, the rules' PromQL, labels, and deterministic output."""
+"""SLO alert rules: burn-rate factors, PromQL, labels, business annotations, determinism."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from exporter.promql.plan import plan_query
 from exporter.rules.load import load_rule_files
 from exporter.rules.model import AlertingRule
 from exporter.rules.slo_model import AlertTier, CalendarWindow, RollingWindow, SLOAlerting, Window
+from exporter.rules.value_model import Shorthand, ValueMetric
 from exporter.slo import SLOEvaluator
 from exporter.slo_rules import (
     ALERT_BURN,
@@ -116,3 +117,51 @@ def test_calendar_tiers_scale_with_the_period_length() -> None:
     assert page_fast.expr.splitlines()[0] == (
         'slo:sli_error:ratio_rate1h{slo="lat"} > on (slo, service) group_left () '
         '(2.77777777778e-07 * slo:period_length:seconds{slo="lat"})')
+
+
+def _notes(slo_owner: str, values: tuple[ValueMetric, ...]) -> dict[str, str]:
+    slo = make_slo(window=RollingWindow(30 * DAY), objective=99.9, tiers=TIERS[:1],
+                   owner=slo_owner)
+    return dict(slo_alert_group(slo, interval_ms=MIN, values=values).rules[0].annotations)
+
+
+_RISK = ValueMetric(name="revenue_at_risk:s", unit="EUR", owner="Head of e-commerce",
+                    shorthand=Shorthand("revenue_at_risk", "s", "aov", "eur"))
+_OTHER_SLO = ValueMetric(name="revenue_at_risk:t", unit="USD", owner="x",
+                         shorthand=Shorthand("revenue_at_risk", "t", "aov", "usd"))
+_AT_RISK = ('{{ with query `sum(slo:revenue_at_risk_eur:increase1h{slo="s"})` }}EUR '
+            '{{ . | first | value | printf "%.0f" }} of svc revenue at risk per hour{{ end }}')
+
+# (id, SLO owner, value metrics, expected owner annotation, expected at_risk annotation)
+NOTES = [
+    ("slo-owner-no-money", "Checkout team", (), "Checkout team", None),
+    ("money-names-the-value-owner", "", (_RISK,), "Head of e-commerce", _AT_RISK),
+    ("slo-owner-wins", "Checkout team", (_RISK,), "Checkout team", _AT_RISK),
+    ("other-slo-money-ignored", "", (_OTHER_SLO,), None, None),
+]
+
+
+@pytest.mark.parametrize(("owner", "values", "exp_owner", "exp_at_risk"),
+                         [n[1:] for n in NOTES], ids=[n[0] for n in NOTES])
+def test_business_annotations(owner: str, values: tuple[ValueMetric, ...],
+                              exp_owner: str | None, exp_at_risk: str | None) -> None:
+    """Burn alerts name the owner and, with a revenue-at-risk metric on the SLO, the money."""
+    notes = _notes(owner, values)
+    assert notes.get("owner") == exp_owner
+    assert notes.get("at_risk") == exp_at_risk
+    # The money sentence follows the burn sentence inside its own `with`, so an absent
+    # series leaves no dangling "; ".
+    burn = "SLO s of svc burns its error budget 14.4x too fast (1h and 5m windows)"
+    assert notes["summary"] == (burn if exp_at_risk is None else
+                                burn + exp_at_risk.replace("}}EUR", "}}; EUR", 1))
+
+
+def test_description_states_burn_rate_and_time_left() -> None:
+    """The description computes rate and hours from $value: 0.72 = 720h x the 0.001 budget."""
+    notes = _notes("", ())
+    assert notes["description"] == (
+        'Burning the error budget {{ with printf "%v / %v" $value 0.001 | query }}'
+        '{{ . | first | value | printf "%.1f" }}{{ end }}x as fast as the objective allows '
+        "(this tier fires from 14.4x, 2% of the budget in 1h); at this rate the 30d error "
+        'budget is gone in {{ with printf "%v / %v" 0.72 $value | query }}'
+        '{{ . | first | value | printf "%.1f" }}{{ end }} h; objective 99.9%.')

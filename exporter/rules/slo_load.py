@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import urllib.parse
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -282,7 +283,8 @@ def _read_alerting(s: MapReader, window: Window) -> SLOAlerting:
         return defaults
     with a:
         runbook_url = a.optional("runbook_url", STR, "")
-        if runbook_url and not runbook_url.startswith(("https://", "http://")):
+        parts = urllib.parse.urlsplit(runbook_url)
+        if runbook_url and (parts.scheme not in ("http", "https") or not parts.netloc):
             a.error("runbook_url", f'runbook_url "{runbook_url}" is not a web address',
                     "an http:// or https:// URL")
         labels = a.optional("labels", LABELS, {})
@@ -290,7 +292,10 @@ def _read_alerting(s: MapReader, window: Window) -> SLOAlerting:
         for key, text in annotations.items():
             problem = check_template(text)
             if problem is not None:
-                a.error("annotations", f'annotation "{key}": {problem}', "a valid Go template")
+                # Point at the template itself, not at the start of the mapping.
+                node = a.value_node("annotations")
+                a.problems.error(mapping_value(node, key) or node, a.child("annotations"),
+                                 f'annotation "{key}": {problem}', "a valid Go template")
         tiers = a.optional("tiers", Kind("a mapping of tier names", _read_tiers, default_tiers),
                            defaults.tiers)
         _check_tier_windows(a, "tiers", tiers, window)
@@ -397,3 +402,11 @@ def _read_tier(name: str, default: AlertTier | None, node: yaml.Node, ctx: str,
                      budget_fraction=fraction, factor=factor, severity=severity,
                      for_ms=int(for_ms), enabled=True)
 
+
+def mapping_value(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    """The value node under `key` in a YAML mapping node, or None (for precise positions)."""
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if getattr(key_node, "value", None) == key:
+                return value_node  # type: ignore[no-any-return]
+    return None

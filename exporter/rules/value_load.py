@@ -9,8 +9,9 @@ are global: a file may use those of the files loaded before it. `$value`, `$labe
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
 import yaml
@@ -32,8 +33,18 @@ from exporter.units import (
     parse_unit,
 )
 from exporter.value import shorthand_series
+from exporter.value_alerts import VALUE_ALERT
 from exporter.yamlkinds import FLOAT, STR, checked
-from exporter.yamlnodes import Invalid, Kind, MapReader, Problems, flatten, mismatch, position
+from exporter.yamlnodes import (
+    Invalid,
+    Kind,
+    MapReader,
+    Problems,
+    child_context,
+    flatten,
+    mismatch,
+    position,
+)
 
 RESERVED = ("value", "labels", "externalLabels")
 PARAMETER_PREFIX = "parameter:"
@@ -95,6 +106,17 @@ def read_value_sections(top: MapReader, path: str, problems: Problems, scope: Va
     return params, values
 
 
+def name_item(r: MapReader, word: str, parent: str = "") -> str:
+    """Read an item's `name` and make it the context: `value "x"`, `journey "j", stage "s"`.
+
+    The list index is dropped once a name is known, so every section reports alike.
+    """
+    name = r.name_by("name")
+    if name:
+        r.ctx = child_context(parent, f"{word} {json.dumps(name, ensure_ascii=False)}")
+    return name
+
+
 def _describe(node: yaml.Node) -> str:
     return "a list" if isinstance(node, yaml.SequenceNode) else "a value"
 
@@ -102,7 +124,7 @@ def _describe(node: yaml.Node) -> str:
 def _read_parameter(path: str, name: str, key_node: yaml.Node, node: yaml.Node, ctx: str,
                     problems: Problems, scope: ValueScope) -> Parameter | None:
     before = problems.error_count()
-    where = f'{ctx} "{name}"'
+    where = f"parameter {json.dumps(name, ensure_ascii=False)}"
     if name in RESERVED:
         problems.error(key_node, ctx, f'parameter name "{name}" is reserved',
                        "a name other than " + ", ".join(RESERVED))
@@ -127,8 +149,8 @@ def _read_parameter(path: str, name: str, key_node: yaml.Node, node: yaml.Node, 
             p.error("history", "only a constant has a history", "history with value")
         unit = parse_unit(unit_text) if unit_text and not _unit_problem(unit_text) else None
         if expr is not None and unit is not None:
-            expr = _checked_expr(expr, p.value_node("expr"), p.child("expr"), problems, scope,
-                                 unit)
+            # The expression is the item itself: its problems read `parameter "x": ...`.
+            expr = _checked_expr(expr, p.value_node("expr"), p.where, problems, scope, unit)
     if problems.error_count() != before or unit is None:
         return None
     param = Parameter(name=name, unit=format_unit(unit), value=value, history=tuple(history),
@@ -259,10 +281,11 @@ def _read_value(path: str, ctx: str, node: yaml.Node, problems: Problems,
     with MapReader(node, ctx, problems) as v:
         if not v.ok:
             return None
-        v.name_by("name")
+        name_item(v, "value")
         kinds = [k for k in SHORTHANDS if v.has(k)]
         owner = v.required("owner", STR)
         help_text = v.optional("help", STR, "")
+        alert = v.optional("alert", VALUE_ALERT, None)
         if len(kinds) > 1 or (kinds and v.has("expr")):
             v.error(None, "give expr or one shorthand, not several",
                     "expr, or one of " + ", ".join(SHORTHANDS))
@@ -270,7 +293,8 @@ def _read_value(path: str, ctx: str, node: yaml.Node, problems: Problems,
                 v.value_node(key)
             return None
         if kinds:
-            return _read_shorthand(path, node, v, kinds[0], owner, help_text, scope, before)
+            metric = _read_shorthand(path, node, v, kinds[0], owner, help_text, scope, before)
+            return replace(metric, alert=alert) if metric is not None else None
         name = v.required("name", METRIC_NAME)
         unit_text = v.required("unit", UNIT)
         expr = v.required("expr", STR)
@@ -278,14 +302,13 @@ def _read_value(path: str, ctx: str, node: yaml.Node, problems: Problems,
         if name and unit is not None:
             _check_name(v, name, unit)
         if expr:
-            expr = _checked_expr(expr, v.value_node("expr"), v.child("expr"), problems, scope,
-                                 unit)
+            expr = _checked_expr(expr, v.value_node("expr"), v.where, problems, scope, unit)
         _claim(v, "name", name, Source(path, *position(node)), scope)
     if problems.error_count() != before or unit is None:
         return None
     scope.units[name] = unit
     return ValueMetric(name=name, unit=format_unit(unit), owner=owner, help=help_text,
-                       expr=expr, source=Source(path, *position(node)))
+                       expr=expr, alert=alert, source=Source(path, *position(node)))
 
 
 def _check_name(v: MapReader, name: str, unit: Unit) -> None:

@@ -49,6 +49,17 @@ class Shorthand:
 
 
 @dataclass(frozen=True, slots=True)
+class ValueAlert:
+    """A threshold on a value metric: fire while it is above (or below) `threshold`."""
+
+    threshold: float
+    above: bool  # False: below
+    for_ms: int = 0
+    severity: str = "ticket"  # "page" | "ticket"
+    summary: str = ""  # a template; "" means the generated business sentence
+
+
+@dataclass(frozen=True, slots=True)
 class ValueMetric:
     """A business metric: `expr` (parameters substituted) recorded as `name`, or a shorthand."""
 
@@ -58,4 +69,5 @@ class ValueMetric:
     help: str = ""
     expr: str | None = None
     shorthand: Shorthand | None = None
+    alert: ValueAlert | None = None
     source: Source = field(default=Source(""), compare=False)
