@@ -20,7 +20,8 @@ log = logging.getLogger("value_exporter")
 REPO_RULES = Path(__file__).resolve().parent.parent / "rules"
 
 
-def run_command(config: str | None, listen: str | None, log_level: str) -> int:
+def run_command(config: str | None, listen: str | None, log_level: str,
+                web_config: str | None = None) -> int:
     """`value-exporter run`: serve until SIGTERM or SIGINT; SIGHUP reloads."""
     setup_logging(log_level)
     path = config_path_from_env(config)
@@ -28,14 +29,15 @@ def run_command(config: str | None, listen: str | None, log_level: str) -> int:
         print("value-exporter run: no configuration; pass --config FILE or set "
               "VALUE_EXPORTER_CONFIG", file=sys.stderr)
         return 1
-    return _serve(path, listen)
+    return _serve(path, listen, web_config=web_config)
 
 
-def _serve(path: str, listen: str | None, banner: str = "") -> int:
+def _serve(path: str, listen: str | None, banner: str = "", *,
+           web_config: str | None = None) -> int:
     from exporter.daemon import Daemon  # imported here so `check` commands stay light
 
     try:
-        daemon = Daemon(path, listen=listen)
+        daemon = Daemon(path, listen=listen, web_config_file=web_config)
     except UserError as exc:
         for line in exc.lines():
             print(line, file=sys.stderr)
@@ -59,7 +61,9 @@ def _serve(path: str, listen: str | None, banner: str = "") -> int:
     signal.signal(signal.SIGHUP, on_reload)
     daemon.start()
     if banner:
-        print(banner.format(listen=daemon.listen_address), flush=True)
+        where = daemon.listen_address  # the demo shop's own URL stays plain HTTP
+        text = banner.format(listen=where)
+        print(text.replace(f"http://{where}", f"{daemon.web_scheme}://{where}"), flush=True)
     stop.wait()
     daemon.stop()
     return 0
@@ -67,6 +71,7 @@ def _serve(path: str, listen: str | None, banner: str = "") -> int:
 
 DEMO_BANNER = """
 value-exporter demo is running.
+  overview page:       http://{{listen}}/
   demo shop metrics:   http://{shop}/metrics
   derived metrics:     http://{{listen}}/metrics
   query API:           http://{{listen}}/api/v1/query?query=shop:http_requests:rate5m
@@ -77,7 +82,7 @@ Press Ctrl+C to stop.
 
 
 def demo_command(shop_listen: str, listen: str, rules_dir: str | None, *,
-                 deterministic: bool, log_level: str) -> int:
+                 deterministic: bool, log_level: str, web_config: str | None = None) -> int:
     """`value-exporter demo`: the demo shop plus the daemon on it, with the bundled rules."""
     from exporter.demo.shop import start_shop
 
@@ -105,6 +110,7 @@ def demo_command(shop_listen: str, listen: str, rules_dir: str | None, *,
             path = Path(tmp) / "demo.yaml"
             path.write_text(yaml.safe_dump(config, sort_keys=False))
             host = shop_listen.rpartition(":")[0]
-            return _serve(str(path), None, DEMO_BANNER.format(shop=f"{host}:{shop.port}"))
+            return _serve(str(path), None, DEMO_BANNER.format(shop=f"{host}:{shop.port}"),
+                          web_config=str(Path(web_config).resolve()) if web_config else None)
     finally:
         shop.stop()
