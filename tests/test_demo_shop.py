@@ -10,7 +10,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -20,10 +21,12 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from exporter.demo.model import Conditions
+from exporter.demo.model import Conditions, Counts
 from exporter.demo.shop import ShopServer, parse_listen, start_shop
 from exporter.demo.simulation import deterministic_rates
+from exporter.rules.load import load_rule_files
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 OPENMETRICS_ACCEPT = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 START = 1_700_000_000.0
 
@@ -122,7 +125,8 @@ def test_gzip_when_accepted(det_shop: ShopServer) -> None:
 def test_deterministic_counters_are_rate_times_elapsed(
     det_shop: ShopServer, clock: FakeClock, elapsed: float
 ) -> None:
-    """Deterministic samples are rate x elapsed exactly (OpenMetrics floors buckets and counts)."""
+    """Deterministic samples are rate x elapsed exactly; OpenMetrics floors counts and keeps
+    buckets within half an observation of the floored count's share."""
     clock.now = START + elapsed
     text_vals = values(scrape(det_shop))
     om_vals = values(scrape(det_shop, openmetrics=True))
@@ -130,9 +134,17 @@ def test_deterministic_counters_are_rate_times_elapsed(
     for (name, labels), rate in rates.items():
         expected = rate * elapsed
         assert value(text_vals, name, **dict(labels)) == expected, name
-        if name.endswith(("_bucket", "_count")):
-            expected = math.floor(expected)
-        assert value(om_vals, name, **dict(labels)) == expected, name
+        om = value(om_vals, name, **dict(labels))
+        if name.endswith("_count"):
+            assert om == math.floor(expected), name
+        elif name.endswith("_bucket"):
+            count_key = (name.removesuffix("_bucket") + "_count", labels[:-1])
+            count_rate = rates[count_key]
+            share = expected / (count_rate * elapsed) if elapsed else 0.0
+            whole_count = math.floor(count_rate * elapsed)
+            assert om == math.floor(om) and abs(om - whole_count * share) <= 0.5, name
+        else:
+            assert om == expected, name
     assert value(text_vals, "shop_start_time_seconds") == START
 
 
@@ -144,9 +156,9 @@ def test_documented_deterministic_rates(det_shop: ShopServer, clock: FakeClock) 
         ("shop_http_requests_total", (("route", "/"), ("method", "GET"), ("code", "200"))):
             128 * 4 * 511 / 512,
         ("shop_http_requests_total", (("route", "/checkout"), ("method", "POST"), ("code", "500"))):
-            128 * 0.5 / 128,
+            128 * 0.5 / 512,  # 1/512 of checkouts fail when calm
         ("shop_http_request_duration_seconds_bucket", (("route", "/checkout"), ("le", "0.3"))):
-            128 * 0.5 * 31 / 32,
+            128 * 0.5 * 63 / 64,  # 63/64 answered within the latency SLO's 0.3 s
         ("shop_http_request_duration_seconds_count", (("route", "/checkout"),)): 64.0,
         ("shop_journey_events_total", (("stage", "session_started"),)): 256.0,
         ("shop_journey_events_total", (("stage", "product_viewed"),)):
@@ -158,6 +170,96 @@ def test_documented_deterministic_rates(det_shop: ShopServer, clock: FakeClock) 
         assert value(vals, name, **dict(labels)) == expected, name
     assert value(vals, "shop_build_info", version="1.4.2", mode="deterministic") == 1.0
     assert value(vals, "shop_dependency_up", dependency="payment_gateway") == 1.0
+
+
+def _rate(rates: Counts, sample: str, **want: str) -> float:
+    """Events per second of the samples whose labels include `want`."""
+    return sum(v for (name, labels), v in rates.items()
+               if name == sample and want.items() <= dict(labels).items())
+
+
+def _checkout_errors(rates: Counts) -> float:
+    return (_rate(rates, "shop_http_requests_total", route="/checkout", code="500")
+            / _rate(rates, "shop_http_requests_total", route="/checkout"))
+
+
+def _checkout_slow(rates: Counts) -> float:
+    latency = "shop_http_request_duration_seconds"
+    return 1 - (_rate(rates, f"{latency}_bucket", route="/checkout", le="0.3")
+                / _rate(rates, f"{latency}_count", route="/checkout"))
+
+
+def _payment_errors(provider: str) -> Callable[[Counts], float]:
+    def ratio(rates: Counts) -> float:
+        return (_rate(rates, "shop_payments_total", provider=provider, outcome="error")
+                / _rate(rates, "shop_payments_total", provider=provider))
+    return ratio
+
+
+@pytest.mark.parametrize(("slo", "bad_ratio", "calm_burn", "burst_burn"), [
+    # 1/512 of checkouts fail: (1/512) / 0.5 % = 0.390625; a 50 % burst: 0.5 / 0.5 % = 100.
+    ("checkout-availability", _checkout_errors, 0.390625, 100.0),
+    # 63/64 within 0.3 s: (1/64) / 5 % = 0.3125; the burst's degraded 5/8: (3/8) / 5 % = 7.5.
+    ("checkout-latency", _checkout_slow, 0.3125, 7.5),
+    # Each provider fails 1/256: (1/256) / 1 % = 0.390625; a 50 % burst: 0.5 / 1 % = 50.
+    ("payment-success", _payment_errors("card"), 0.390625, 50.0),
+    ("payment-success", _payment_errors("wallet"), 0.390625, 50.0),
+], ids=["checkout-availability", "checkout-latency", "payment-success-card",
+        "payment-success-wallet"])
+def test_calm_shop_meets_its_slos_and_a_burst_burns_them(
+    slo: str, bad_ratio: Callable[[Counts], float], calm_burn: float, burst_burn: float,
+) -> None:
+    """The calm shop burns each shop SLO's budget at under half the allowed rate, a burst at
+    many times it (the scrape SLO reads `up`, which the shop does not set)."""
+    slos = {s.name: s for s in load_rule_files([REPO_ROOT / "rules" / "shop-slos.yaml"]).slos}
+    budget = slos[slo].error_budget
+    calm = bad_ratio(deterministic_rates(Conditions())) / budget
+    burst = bad_ratio(deterministic_rates(Conditions(1.0, 0.5))) / budget
+    assert calm == pytest.approx(calm_burn, rel=1e-9) and calm < 0.5
+    assert burst == pytest.approx(burst_burn, rel=1e-9)
+
+
+@pytest.mark.parametrize(("elapsed", "count", "within"), [
+    # 0.5 checkouts/s, 1/64 of them over 0.3 s: 15 x 1/64 = 0.23 rounds to no slow one, so
+    # the first 30 s are not 14 of 15 within 0.3 s (floor(15 x 63/64)) as per-bucket floors
+    # would give.
+    (30.0, 15.0, 15.0),
+    (62.0, 31.0, 31.0),  # 31/64 = 0.48: still none
+    (64.0, 32.0, 31.0),  # 32/64 = 0.5 rounds up: the 32nd is the first slow one
+    (600.0, 300.0, 295.0),  # 300/64 = 4.69: 5 slow ones
+], ids=["30s", "62s", "64s", "600s"])
+def test_openmetrics_buckets_count_whole_slow_observations(
+    det_shop: ShopServer, clock: FakeClock, elapsed: float, count: float, within: float,
+) -> None:
+    """In OpenMetrics the share over a bucket bound arrives as whole slow observations."""
+    clock.now = START + elapsed
+    vals = values(scrape(det_shop, openmetrics=True))
+    name = "shop_http_request_duration_seconds"
+    assert value(vals, f"{name}_count", route="/checkout") == count
+    assert value(vals, f"{name}_bucket", route="/checkout", le="0.3") == within
+
+
+def test_openmetrics_buckets_never_decrease_across_a_burst(
+    det_shop: ShopServer, clock: FakeClock
+) -> None:
+    """Whole-observation buckets rise over time and by bound while a burst starts and ends."""
+    previous: Values = {}
+    for step in range(40):
+        clock.now = START + step * 7.5
+        if step == 10:
+            det_shop.burst(90, 0.5)
+        vals = values(scrape(det_shop, openmetrics=True))
+        buckets: dict[frozenset[tuple[str, str]], list[tuple[float, float]]] = {}
+        for (name, labels), v in vals.items():
+            if name.endswith(("_bucket", "_count")):
+                assert v >= previous.get((name, labels), 0.0), (step, name, labels)
+            if name.endswith("_bucket"):
+                le = dict(labels)["le"]
+                buckets.setdefault(labels - {("le", le)}, []).append((float(le), v))
+        for series in buckets.values():
+            counts = [v for _, v in sorted(series)]
+            assert counts == sorted(counts), step
+        previous = vals
 
 
 def test_orders_and_journey_agree(det_shop: ShopServer, clock: FakeClock) -> None:
@@ -243,12 +345,41 @@ def test_random_burst_raises_error_counters() -> None:
     labels = {"route": "/checkout", "method": "POST", "code": "500"}
     calm_errors = value(before, "shop_http_requests_total", **labels)
     burst_errors = value(after, "shop_http_requests_total", **labels) - calm_errors
-    # About 0.5 req/s x traffic (0.5..1.6) x 0.6 over 600 s, against ~2.3 when calm; the
+    # About 0.5 req/s x traffic (0.5..1.6) x 0.6 over 600 s, against ~0.6 when calm; the
     # bound leaves room for a random burst having hit the calm period too.
     assert burst_errors > 80
     payment_errors = sum(value(after, "shop_payments_total", provider=p, outcome="error")
                          for p in ("card", "wallet"))
     assert payment_errors > 50
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_random_calm_shop_stays_within_its_slos_from_the_start(seed: int) -> None:
+    """A new random shop's bad shares stay under each SLO's budget at every early scrape."""
+    clock = FakeClock()
+    with start_shop(clock=clock, seed=seed) as shop:
+        for _ in range(40):  # 10 minutes of 15 s scrapes
+            clock.now += 15
+            vals = values(scrape(shop))
+            if shop.simulation.current_burst() is not None:
+                break  # a random burst is meant to burn
+            latency = "shop_http_request_duration_seconds"
+            checkouts = value(vals, f"{latency}_count", route="/checkout")
+            if not checkouts:
+                continue
+            shares = {  # bad share, budget: the rounded tally gives at most 1/256, 1/128, 1/32
+                "checkout 5xx": (value(vals, "shop_http_requests_total", route="/checkout",
+                                       method="POST", code="500") / checkouts, 0.005),
+                "checkout slow": (1 - value(vals, f"{latency}_bucket", route="/checkout",
+                                            le="0.3") / checkouts, 0.05),
+            }
+            for p in ("card", "wallet"):
+                payments = sum(value(vals, "shop_payments_total", provider=p, outcome=o)
+                               for o in ("success", "declined", "error"))
+                errors = value(vals, "shop_payments_total", provider=p, outcome="error")
+                shares[f"{p} errors"] = (errors / payments if payments else 0.0, 0.01)
+            for what, (share, budget) in shares.items():
+                assert share < budget, (clock.now - START, what, share)
 
 
 def test_random_mode_is_reproducible_and_monotonic() -> None:

@@ -8,6 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+# Outcomes spread evenly over time in random mode: a name for the running tally and the index
+# of the first weight that belongs to the rare outcome (see RandomSampler.split).
+Even = tuple[str, int]
 # A sample is keyed by its exposed sample name and its label pairs (spec order, no `le` for
 # non-bucket samples), so the deterministic driver can treat all counters as one flat vector.
 LabelPairs = tuple[tuple[str, str], ...]
@@ -17,16 +20,20 @@ Counts = dict[SampleKey, float]
 LATENCY_BUCKETS: tuple[float, ...] = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0,
 )
+# The first bucket above the latency SLO's 0.3 s bound, as an index into per-bucket weights.
+SLOW_BUCKET_INDEX = LATENCY_BUCKETS.index(0.3) + 1
 RESTORE_BUCKETS: tuple[float, ...] = (
     300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0,
 )
 
 # Cumulative fraction of observations at or below each bucket bound. Binary fractions keep the
-# deterministic rates exact in floating point; the burst profile pushes checkout and payment
-# over a 0.3 s latency objective.
+# deterministic rates exact in floating point. Calm, 1/64 of checkouts take longer than 0.3 s,
+# a third of the latency SLO's 5 % budget; the burst profile pushes checkout and payment far
+# over it (3/8).
 LATENCY_PROFILES: dict[str, tuple[float, ...]] = {
     "fast": (1 / 8, 1 / 4, 1 / 2, 3 / 4, 7 / 8, 63 / 64, 127 / 128, 255 / 256, 1, 1, 1, 1),
-    "slow": (0, 1 / 64, 1 / 16, 1 / 8, 3 / 8, 7 / 8, 31 / 32, 63 / 64, 127 / 128, 255 / 256, 1, 1),
+    "slow": (0, 1 / 64, 1 / 16, 1 / 8, 3 / 8, 7 / 8, 63 / 64, 127 / 128, 255 / 256, 511 / 512,
+             1, 1),
     "degraded": (0, 0, 1 / 64, 1 / 32, 1 / 8, 1 / 2, 5 / 8, 3 / 4, 7 / 8, 15 / 16, 31 / 32, 1),
 }
 RESTORE_PROFILES: dict[str, tuple[float, ...]] = {
@@ -55,8 +62,11 @@ SESSIONS_PER_SECOND = 2.0
 SESSION_DURATION_SECONDS = 300.0
 SERVER_ERROR_RATIO = 1 / 512  # background 5xx on every route
 PRODUCT_NOT_FOUND_RATIO = 1 / 32
-CHECKOUT_ERROR_RATIO = 1 / 128
-PAYMENT_ERROR_RATIO = 1 / 64
+# A calm shop is healthy: each SLO in rules/shop-slos.yaml burns its budget at about a third
+# of the allowed rate (checkout 1/512 against 0.5 %: 0.39x; payments 1/256 against 1 %: 0.39x),
+# so only a burst (or a random one) turns the overview red and pages.
+CHECKOUT_ERROR_RATIO = 1 / 512
+PAYMENT_ERROR_RATIO = 1 / 256
 PAYMENT_DECLINE_RATIO = 1 / 16  # of payments that reach the provider without error
 CHECKOUT_ABANDON_RATIO = 1 / 8  # of started checkouts that never reach payment
 PAYMENT_PROVIDERS: dict[str, float] = {"card": 3 / 4, "wallet": 1 / 4}
@@ -89,7 +99,8 @@ class Sampler(Protocol):
 
     def count(self, expected: float) -> float: ...
 
-    def split(self, n: float, weights: Sequence[float]) -> list[float]: ...
+    def split(self, n: float, weights: Sequence[float], even: Even | None = None) -> list[float]:
+        ...
 
     def amount(self, n: float, mean: float, cv: float) -> float: ...
 
@@ -100,7 +111,7 @@ class ExactSampler:
     def count(self, expected: float) -> float:
         return expected
 
-    def split(self, n: float, weights: Sequence[float]) -> list[float]:
+    def split(self, n: float, weights: Sequence[float], even: Even | None = None) -> list[float]:
         return [n * w for w in weights]
 
     def amount(self, n: float, mean: float, cv: float) -> float:
@@ -108,10 +119,18 @@ class ExactSampler:
 
 
 class RandomSampler:
-    """Integer event counts with Poisson arrivals and binomial splits, from a seeded generator."""
+    """Integer event counts with Poisson arrivals and binomial splits, from a seeded generator.
+
+    Outcomes an SLO counts as bad (5xx, payment errors, slow requests) are spread evenly
+    instead: by chance alone, 1 error in the first 37 payments (of 1 in 256) is a 13 % event,
+    and it would spend the whole budget of a sidecar that has just started. The traffic they
+    ride on stays random, and so do bursts.
+    """
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
+        self._expected: dict[str, float] = {}  # per Even name: rare events due so far
+        self._emitted: dict[str, float] = {}  # and those counted
 
     def count(self, expected: float) -> float:
         if expected <= 0:
@@ -124,7 +143,12 @@ class RandomSampler:
             p *= self.rng.random()
         return float(k)
 
-    def split(self, n: float, weights: Sequence[float]) -> list[float]:
+    def split(self, n: float, weights: Sequence[float], even: Even | None = None) -> list[float]:
+        if even is not None:
+            name, first = even
+            total = sum(weights)
+            rare = self._evenly(name, n, sum(weights[first:]) / total if total > 0 else 0.0)
+            return self.split(n - rare, weights[:first]) + self.split(rare, weights[first:])
         parts: list[float] = []
         remaining, weight_left = int(n), sum(weights)
         for w in weights:
@@ -136,6 +160,15 @@ class RandomSampler:
         if parts:
             parts[-1] += remaining  # rounding of weights must not lose events
         return parts
+
+    def _evenly(self, name: str, n: float, p: float) -> float:
+        """Rare events among n so that their running total is the nearest whole number to the
+        running expectation (never more than n)."""
+        expected = self._expected.get(name, 0.0) + n * p
+        emitted = self._emitted.get(name, 0.0)
+        k = float(min(int(n), max(0, math.floor(expected + 0.5) - int(emitted))))
+        self._expected[name], self._emitted[name] = expected, emitted + k
+        return k
 
     def amount(self, n: float, mean: float, cv: float) -> float:
         if n <= 0:
@@ -207,12 +240,13 @@ def _requests(
     profile: str,
 ) -> list[float]:
     """Record n requests split into status codes; returns the per-code counts in dict order."""
-    parts = sampler.split(n, list(codes.values()))
+    # The last code (500 where there is one) is the rare outcome.
+    parts = sampler.split(n, list(codes.values()), (f"{route} {method} code", len(codes) - 1))
     for code, part in zip(codes, parts, strict=True):
         add(counts, sample_key("shop_http_requests_total", route=route, method=method, code=code),
             part)
     cumulative = LATENCY_PROFILES[profile]
-    buckets = sampler.split(n, profile_weights(cumulative))
+    buckets = sampler.split(n, profile_weights(cumulative), (f"{route} slow", SLOW_BUCKET_INDEX))
     mean = profile_mean(LATENCY_BUCKETS, cumulative)
     observe(counts, "shop_http_request_duration_seconds", (("route", route),), LATENCY_BUCKETS,
             buckets, sampler.amount(sum(buckets), mean, 0.3))
@@ -259,14 +293,17 @@ def simulate_shop(counts: Counts, dt: float, cond: Conditions, sampler: Sampler)
     by_provider = sampler.split(attempts, list(PAYMENT_PROVIDERS.values()))
     totals = dict.fromkeys(outcomes, 0.0)
     for provider, n in zip(PAYMENT_PROVIDERS, by_provider, strict=True):
-        for outcome, part in zip(outcomes, sampler.split(n, list(outcomes.values())), strict=True):
+        error_last = (f"payment {provider} error", len(outcomes) - 1)
+        parts = sampler.split(n, list(outcomes.values()), error_last)
+        for outcome, part in zip(outcomes, parts, strict=True):
             add(counts, sample_key("shop_payments_total", provider=provider, outcome=outcome), part)
             totals[outcome] += part
     for outcome, code in codes.items():
         add(counts, sample_key("shop_http_requests_total", route="/payment", method="POST",
                                code=code), totals[outcome])
     payment_latency = LATENCY_PROFILES[slow]
-    buckets = sampler.split(attempts, profile_weights(payment_latency))
+    buckets = sampler.split(attempts, profile_weights(payment_latency),
+                            ("/payment slow", SLOW_BUCKET_INDEX))
     observe(counts, "shop_http_request_duration_seconds", (("route", "/payment"),), LATENCY_BUCKETS,
             buckets, sampler.amount(attempts, profile_mean(LATENCY_BUCKETS, payment_latency), 0.3))
 

@@ -34,8 +34,9 @@ AUTO_BURST_MEAN_INTERVAL_SECONDS = 45 * 60.0
 AUTO_BURST_SECONDS = (120.0, 480.0)
 AUTO_BURST_ERROR_RATIO = (0.1, 0.6)
 # OpenMetrics requires whole numbers in histogram buckets and counts, so in OpenMetrics the
-# deterministic shop exposes those as floor(rate x elapsed). The text format has no such rule
-# and gets rate x elapsed exactly, so rates computed from it are exact at any scrape time.
+# deterministic shop exposes whole observations (see whole_observations). The text format has
+# no such rule and gets rate x elapsed exactly, so rates computed from it are exact at any
+# scrape time.
 INTEGER_SUFFIXES = ("_bucket", "_count")
 
 
@@ -71,6 +72,28 @@ def deterministic_rates(cond: Conditions) -> Counts:
     return rates
 
 
+def whole_observations(rates: Counts, dt: float) -> Counts:
+    """Histogram buckets and counts after dt seconds at `rates`, in whole observations.
+
+    The count is floor(rate x dt). Flooring each bucket on its own would make the first 30 s
+    of a 1/64 share over a bound look like 1/15 (15 requests, floor(14.77) = 14 within it);
+    instead the observations over each bound are the whole number nearest count x share, as if
+    slow requests were spread evenly (one in 64: the 32nd, the 96th, ...). Buckets then never
+    decrease, over time or by bound, and stay within half an observation of count x share.
+    """
+    whole: Counts = {}
+    for key, rate in rates.items():
+        name, labels = key
+        if name.endswith("_count"):
+            whole[key] = float(math.floor(rate * dt))
+        elif name.endswith("_bucket"):
+            count_rate = rates.get((name[: -len("_bucket")] + "_count", labels[:-1]), 0.0)
+            n = math.floor(count_rate * dt)
+            above = (count_rate - rate) / count_rate if count_rate > 0 else 0.0
+            whole[key] = float(n - math.floor(n * above + 0.5))
+    return whole
+
+
 def traffic_factor(t: float) -> float:
     """Daily shape peaking at 20:00 UTC, with a 15-minute swell so short demos show movement."""
     hour = (t % 86400.0) / 3600.0
@@ -92,6 +115,7 @@ class Simulation:
         self._segment_start = self.start_time
         self._rates = deterministic_rates(Conditions())
         self._acc: Counts = dict.fromkeys(deterministic_rates(Conditions(1.0, 0.5)), 0.0)
+        self._acc_whole: Counts = {}  # whole observations of closed segments (OpenMetrics)
         # Random: integer counts advanced in ticks from the start time.
         self._rng = random.Random(seed)
         self._sampler = RandomSampler(self._rng)
@@ -106,9 +130,11 @@ class Simulation:
             if self.deterministic:
                 dt = now - self._segment_start
                 counters = {k: v + self._rates.get(k, 0.0) * dt for k, v in self._acc.items()}
-                for k, v in counters.items():
-                    if whole_buckets and k[0].endswith(INTEGER_SUFFIXES):
-                        counters[k] = float(math.floor(v))
+                if whole_buckets:
+                    whole = whole_observations(self._rates, dt)
+                    for k in counters:
+                        if k[0].endswith(INTEGER_SUFFIXES):
+                            counters[k] = self._acc_whole.get(k, 0.0) + whole.get(k, 0.0)
                 gauges = expected_gauges(self._conditions(now))
             else:
                 counters = dict(self._acc)
@@ -177,6 +203,8 @@ class Simulation:
         dt = t - self._segment_start
         for k, rate in self._rates.items():
             self._acc[k] = self._acc.get(k, 0.0) + rate * dt
+        for k, n in whole_observations(self._rates, dt).items():
+            self._acc_whole[k] = self._acc_whole.get(k, 0.0) + n
         self._segment_start = t
 
     def _tick(self, t: float, dt: float) -> None:
