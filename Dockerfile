@@ -26,9 +26,11 @@ ENV VALUE_EXPORTER_CONFIG=/etc/value-exporter/config.yaml \
 VOLUME ["/var/lib/value-exporter"]
 EXPOSE 9877
 
-# Slim images have no curl: the probe is a few lines of Python.
+# Slim images have no curl: the probe is a few lines of Python. /-/healthy needs no credentials
+# under a --web.config.file with basic auth; with TLS there, set VALUE_EXPORTER_HEALTH_SCHEME=https
+# (the probe talks to itself on 127.0.0.1, so it does not verify the certificate).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import os, sys, urllib.request; port = os.environ.get('VALUE_EXPORTER_LISTEN', '0.0.0.0:9877').rsplit(':', 1)[1]; sys.exit(0 if urllib.request.urlopen(f'http://127.0.0.1:{port}/-/healthy', timeout=4).status == 200 else 1)"]
+    CMD ["python", "-c", "import os, ssl, sys, urllib.request; port = os.environ.get('VALUE_EXPORTER_LISTEN', '0.0.0.0:9877').rsplit(':', 1)[1]; scheme = os.environ.get('VALUE_EXPORTER_HEALTH_SCHEME', 'http'); sys.exit(0 if urllib.request.urlopen(f'{scheme}://127.0.0.1:{port}/-/healthy', timeout=4, context=ssl._create_unverified_context()).status == 200 else 1)"]
 
 ENTRYPOINT ["value-exporter"]
 CMD ["run"]

@@ -3,6 +3,9 @@
 Shapes follow Prometheus's common/config HTTPClientConfig. Secrets are wrapped in `Secret`,
 whose str and repr are `<secret>`, so no log line or repr ever shows one. Relative file paths
 resolve against the config file's folder, as Prometheus does, and must exist at load time.
+Secret files are read at every request, so a rotated secret applies without a reload. Our
+extension `password_env` / `credentials_env` names an environment variable instead, read at
+load time (start and every reload); an unset variable is a load error.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class BasicAuth:
     username: str
     password: Secret | None = None
     password_file: str | None = None
+    password_env: str | None = None  # where `password` came from, when it came from there
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class Authorization:
     type: str = "Bearer"
     credentials: Secret | None = None
     credentials_file: str | None = None
+    credentials_env: str | None = None  # where `credentials` came from, when from there
 
 
 @dataclass(frozen=True)
@@ -148,12 +153,32 @@ def read_basic_auth(r: MapReader, base_dir: Path) -> BasicAuth | None:
         username = m.required("username", STR)
         password = m.optional("password", STR, None)
         password_file = m.optional("password_file", file_path(base_dir), None)
-    if password is not None and password_file is not None:
-        m.error("password", "set only one of password and password_file")
+        env = m.optional("password_env", STR, None)
+    if _clash(m, password=password, password_file=password_file, password_env=env):
+        pass
     elif password is not None:
         m.warn("password", "password written in the config file",
                "password_file, so the secret lives outside the config")
-    return BasicAuth(username, Secret(password) if password is not None else None, password_file)
+    elif env is not None:
+        password = _from_env(m, "password_env", env)
+    return BasicAuth(username, Secret(password) if password is not None else None, password_file,
+                     env)
+
+
+def _clash(m: MapReader, **sources: str | None) -> bool:
+    """Report two ways of giving one secret (the first two set); true when there was a clash."""
+    given = [key for key, value in sources.items() if value is not None]
+    if len(given) > 1:
+        m.error(given[0], f"set only one of {given[0]} and {given[1]}")
+    return len(given) > 1
+
+
+def _from_env(m: MapReader, key: str, name: str) -> str | None:
+    value = os.environ.get(name)
+    if value is None:
+        m.error(key, f"environment variable {json.dumps(name)} is not set",
+                "the name of a set environment variable")
+    return value
 
 
 def read_authorization(r: MapReader, base_dir: Path) -> Authorization | None:
@@ -165,15 +190,19 @@ def read_authorization(r: MapReader, base_dir: Path) -> Authorization | None:
         type_ = m.optional("type", STR, "Bearer")
         credentials = m.optional("credentials", STR, None)
         credentials_file = m.optional("credentials_file", file_path(base_dir), None)
+        env = m.optional("credentials_env", STR, None)
     if type_.lower() == "basic":
         m.error("type", 'authorization type cannot be "Basic"', "basic_auth for basic auth")
-    if credentials is not None and credentials_file is not None:
-        m.error("credentials", "set only one of credentials and credentials_file")
+    if _clash(m, credentials=credentials, credentials_file=credentials_file,
+              credentials_env=env):
+        pass
     elif credentials is not None:
         m.warn("credentials", "credentials written in the config file",
                "credentials_file, so the secret lives outside the config")
+    elif env is not None:
+        credentials = _from_env(m, "credentials_env", env)
     secret = Secret(credentials) if credentials is not None else None
-    return Authorization(type_, secret, credentials_file)
+    return Authorization(type_, secret, credentials_file, env)
 
 
 def read_tls_fields(m: MapReader, base_dir: Path) -> TLSConfig:
@@ -212,15 +241,18 @@ def public_http(cfg: HTTPClientConfig) -> dict[str, Any]:
         b = cfg.basic_auth
         out["basic_auth"] = _drop_none({
             "username": b.username,
-            "password": SECRET_TEXT if b.password is not None else None,
+            "password": SECRET_TEXT if b.password is not None and not b.password_env else None,
             "password_file": b.password_file,
+            "password_env": b.password_env,
         })
     if cfg.authorization is not None:
         a = cfg.authorization
         out["authorization"] = _drop_none({
             "type": a.type,
-            "credentials": SECRET_TEXT if a.credentials is not None else None,
+            "credentials": (SECRET_TEXT if a.credentials is not None and not a.credentials_env
+                            else None),
             "credentials_file": a.credentials_file,
+            "credentials_env": a.credentials_env,
         })
     tls = _drop_none({
         "ca_file": cfg.tls_config.ca_file,

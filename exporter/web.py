@@ -6,7 +6,10 @@ import contextlib
 import gzip
 import json
 import logging
+import socket
+import ssl
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +21,10 @@ log = logging.getLogger("value_exporter.web")
 
 MAX_BODY_BYTES = 1 << 20  # a query form is small; anything larger is refused
 CLIENT_TIMEOUT_SECONDS = 10.0  # a client that trickles its request is cut off (slow-loris)
+# The socket timeout bounds each read; a client sending one byte every few seconds passes it,
+# so the request line, headers, body (and TLS handshake) must also arrive within this time.
+REQUEST_DEADLINE_SECONDS = 30.0
+MAX_HEADER_BYTES = 64 * 1024  # all headers together (the standard library caps count and lines)
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -67,6 +74,8 @@ class Response:
 
 
 Handler = Callable[[Request], Response]
+# Runs before routing on (method, path, lower-cased headers): a Response refuses the request.
+Guard = Callable[[str, str, Mapping[str, str]], "Response | None"]
 
 
 class Router:
@@ -117,8 +126,30 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET
 
+    def handle_one_request(self) -> None:
+        self.server.deadlines.arm(self.connection, REQUEST_DEADLINE_SECONDS)
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.deadlines.disarm(self.connection)
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if sum(len(k) + len(v) + 4 for k, v in self.headers.items()) > MAX_HEADER_BYTES:
+            self.send_error(431, "Request Header Fields Too Large")
+            return False
+        return True
+
     def _dispatch(self) -> None:
         url = urllib.parse.urlsplit(self.path)
+        guard = self.server.guard
+        refused = guard(self.command, url.path, {k.lower(): v for k, v in self.headers.items()}
+                        ) if guard is not None else None
+        if refused is not None:
+            self.close_connection = True  # its body (if any) stays unread
+            self._send(refused)
+            return
         resolved = self.server.router.resolve(url.path)
         if resolved is None:
             self._send(Response.text("404 page not found\n", 404))
@@ -140,6 +171,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         body = self.rfile.read(length) if length else b""
+        self.server.deadlines.disarm(self.connection)  # the handler may take its time
         params = urllib.parse.parse_qs(url.query, keep_blank_values=True)
         if self.command == "POST" and self.headers.get_content_type() == (
             "application/x-www-form-urlencoded"
@@ -159,6 +191,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _send(self, response: Response, gzip_ok: bool = False) -> None:
         body = response.body
         headers = dict(SECURITY_HEADERS)
+        headers.update(self.server.extra_headers)
         headers.update(response.headers)
         if gzip_ok and len(body) > 1024:
             body = gzip.compress(body, compresslevel=5)
@@ -183,10 +216,99 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._send(Response.text(text, code))
 
 
+class Deadlines:
+    """One watchdog thread that shuts down connections still reading a request past a deadline."""
+
+    def __init__(self) -> None:
+        self._due: dict[socket.socket, float] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.expired = 0  # connections cut off so far (tests read it)
+
+    def arm(self, conn: socket.socket, seconds: float) -> None:
+        with self._lock:
+            self._due[conn] = time.monotonic() + seconds
+
+    def disarm(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._due.pop(conn, None)
+
+    def run(self) -> None:
+        while not self._stop.wait(0.25):
+            now = time.monotonic()
+            with self._lock:
+                late = [c for c, due in self._due.items() if due <= now]
+                for conn in late:
+                    del self._due[conn]
+            for conn in late:
+                self.expired += 1
+                log.debug("event=http_request_deadline_exceeded")
+                # The plain socket's shutdown: it wakes the reading thread, also under TLS.
+                with contextlib.suppress(OSError):
+                    socket.socket.shutdown(conn, socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     router: Router
+    guard: Guard | None = None
+    ssl_context: ssl.SSLContext | None = None
+    extra_headers: Mapping[str, str] = {}
+    deadlines: Deadlines
+    # Called with a reason when a TLS handshake fails (the daemon counts it).
+    on_tls_failure: Callable[[str], None] = staticmethod(lambda reason: None)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        context = self.ssl_context
+        if context is None:
+            super().finish_request(request, client_address)
+            return
+        # The handshake runs here, in the connection's own thread, so a slow or failing
+        # client never holds up the accept loop.
+        request.settimeout(CLIENT_TIMEOUT_SECONDS)
+        self.deadlines.arm(request, REQUEST_DEADLINE_SECONDS)
+        try:
+            conn = context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+        except OSError:
+            self.deadlines.disarm(request)
+            return
+        self.deadlines.disarm(request)
+        self.deadlines.arm(conn, REQUEST_DEADLINE_SECONDS)
+        try:
+            conn.do_handshake()
+        except (ssl.SSLError, OSError) as exc:
+            reason = tls_failure_reason(exc)
+            log.info("event=tls_handshake_failed client=%s reason=%s", client_address[0], reason)
+            self.on_tls_failure(reason)
+            conn.close()
+            return
+        finally:
+            self.deadlines.disarm(conn)
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            with contextlib.suppress(OSError):
+                conn.close()
+
+
+def tls_failure_reason(exc: BaseException) -> str:
+    """A small fixed set of reasons for a failed handshake (a label value)."""
+    text = str(getattr(exc, "reason", "") or exc).upper()
+    if "PEER_DID_NOT_RETURN_A_CERTIFICATE" in text or "CERTIFICATE_REQUIRED" in text:
+        return "client_certificate_missing"
+    if "CERTIFICATE_VERIFY_FAILED" in text or "UNKNOWN_CA" in text or "BAD_CERTIFICATE" in text:
+        return "client_certificate_untrusted"
+    if "VERSION" in text or "PROTOCOL" in text:
+        return "protocol_version"
+    if "HTTP_REQUEST" in text:
+        return "plain_http"
+    if isinstance(exc, TimeoutError | socket.timeout) or "TIMED OUT" in text:
+        return "timeout"
+    return "other"
 
 
 class WebServer:
@@ -196,7 +318,20 @@ class WebServer:
         host, _, port = listen.rpartition(":")
         self._server = _Server((host.strip("[]") or "0.0.0.0", int(port)), _RequestHandler)
         self._server.router = router
+        self._server.deadlines = Deadlines()
         self._thread: threading.Thread | None = None
+
+    def secure(self, *, guard: Guard | None, ssl_context: ssl.SSLContext | None,
+               headers: Mapping[str, str], on_tls_failure: Callable[[str], None]) -> None:
+        """Set auth, TLS and extra response headers; new connections use them at once."""
+        self._server.guard = guard
+        self._server.ssl_context = ssl_context
+        self._server.extra_headers = dict(headers)
+        self._server.on_tls_failure = on_tls_failure
+
+    @property
+    def deadlines(self) -> Deadlines:
+        return self._server.deadlines
 
     @property
     def port(self) -> int:
@@ -217,9 +352,12 @@ class WebServer:
             target=self._server.serve_forever, name="value-exporter-web", daemon=True
         )
         self._thread.start()
+        threading.Thread(target=self._server.deadlines.run, name="value-exporter-web-deadlines",
+                         daemon=True).start()
 
     def stop(self) -> None:
         """Stop serving and release the port."""
+        self._server.deadlines.stop()
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
