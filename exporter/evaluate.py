@@ -21,7 +21,7 @@ from exporter.alerts import (
     RuleEvalError,
 )
 from exporter.labels import METRIC_NAME, STALE_NAN, Labels, make_labels
-from exporter.promql.engine import evaluate_instant
+from exporter.promql.engine import DEFAULT_MAX_SAMPLES, evaluate_instant
 from exporter.promql.values import PromQLError, Sample, Scalar, Vector
 from exporter.rules.model import AlertingRule, RecordingRule, Rule, RuleGroup
 from exporter.store import AppendResult, SeriesStore
@@ -41,13 +41,15 @@ _APPEND_ERRORS = {
 
 
 def store_query_fn(
-    store: SeriesStore, *, subquery_step_ms: int = 60_000
+    store: SeriesStore, *, subquery_step_ms: int = 60_000,
+    max_samples: int = DEFAULT_MAX_SAMPLES,
 ) -> QueryFn:
     """The default query function: the in-process engine over a store."""
 
     def query(expr: str, t_ms: int) -> Vector:
         value = evaluate_instant(expr, store, t_ms, lookback_ms=store.lookback_ms,
-                                 subquery_step_ms=subquery_step_ms).value
+                                 subquery_step_ms=subquery_step_ms,
+                                 max_samples=max_samples).value
         if isinstance(value, Scalar):
             return [Sample((), value.value, t_ms)]
         if isinstance(value, list):
@@ -107,6 +109,7 @@ class GroupEvaluator:
         default_query_offset_ms: int = 0,
         query_fn: QueryFn | None = None,
         resend_delay_ms: int = DEFAULT_RESEND_DELAY_MS,
+        max_samples: int = DEFAULT_MAX_SAMPLES,
     ) -> None:
         self.group = group
         self.store = store
@@ -115,7 +118,8 @@ class GroupEvaluator:
             group.query_offset_ms if group.query_offset_ms is not None else default_query_offset_ms
         )
         self.resend_delay_ms = resend_delay_ms
-        self.query = query_fn or store_query_fn(store, subquery_step_ms=self.interval_ms)
+        self.query = query_fn or store_query_fn(store, subquery_step_ms=self.interval_ms,
+                                                max_samples=max_samples)
         self.statuses = [RuleStatus(rule) for rule in group.rules]
         self.rule_labels = [effective_labels(group, rule) for rule in group.rules]
         self.alert_states: list[AlertingRuleState | None] = [

@@ -35,6 +35,7 @@ from exporter.exposition_lines import (
     normalise_float_label,
     parse_line,
     unescape,
+    unescape_help,
 )
 from exporter.labels import METRIC_NAME, Labels
 from exporter.store import MetricMetadata
@@ -65,8 +66,7 @@ OM_FAST_STRICT = re.compile(
 )
 # A canonical text-format HELP or TYPE line; other comment shapes take the slow path.
 _TEXT_META_FAST = re.compile(rf"# (HELP|TYPE) ({_NAME_RE}) (.*)", re.ASCII | re.DOTALL)
-_TEXT_HELP_UNESCAPE = re.compile(r"\\([\\n])")
-PAIRS = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="([^"\\]*(?:\\.[^"\\]*)*)"')
+PAIRS = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*+)="([^"\\]*+(?:\\.[^"\\]*+)*+)"')
 # The text-format fast path, `_Scraper.run_text`, reads a body a chunk of lines at a time with
 # this one findall: one row per line, with groups for the first alternative that takes it.
 #  1. A plain sample line: TEXT_FAST without escapes or empty label values; run_text builds
@@ -280,7 +280,7 @@ class _Scraper:
             if kind == "TYPE":
                 text = TEXT_TYPES.get(text, "")
             elif "\\" in text:
-                text = _TEXT_HELP_UNESCAPE.sub(lambda e: "\n" if e[1] == "n" else "\\", text)
+                text = unescape_help(text)
             if text or kind == "HELP":
                 return self.apply(Meta(kind, name, text))
         try:
@@ -388,7 +388,10 @@ class _Scraper:
                         lines = split_lines(body)
                     line = lines[i]
                 elif name2:
-                    sample = _fast_sample((name2, inner2, val2, ts2), False, norm)
+                    try:
+                        sample = _fast_sample((name2, inner2, val2, ts2), False, norm)
+                    except LineError as exc:  # found by fuzzing: a{__name__=""} 1
+                        raise ExpositionError(i + 1, str(exc)) from None
                     if sample is not None:
                         append(sample)
                         continue
@@ -424,8 +427,13 @@ class _Scraper:
 
     def run_lines(self, text: str) -> None:
         """Line by line: OpenMetrics, and the reference that run_text must agree with."""
-        body, has_eof = split_body(text, self.fmt)
-        lines = split_lines(body)
+        whole, has_eof = split_body(text, self.fmt)
+        lines = split_lines(whole)
+        body_len = len(whole)
+        # `whole` may be a copy of text without `# EOF`; it is cut again only when a value
+        # runs over lines (rare), so a huge label is not held once more (issue 8's bound).
+        del whole
+        body: str | None = None
         offsets = _LineOffsets(lines)
         om = self.fmt == OPENMETRICS
         fullmatch = (OM_FAST if om else TEXT_FAST).fullmatch
@@ -442,6 +450,7 @@ class _Scraper:
                     # The hot path, inlined: a canonical line whose label names were seen before.
                     inner = m.group(2)
                     if om or not inner or "\\" in inner or '=""' in inner:
+                        del inner  # m.groups() copies it again
                         sample = _fast_sample(m.groups(), om, norm)
                         if sample is not None:
                             append(sample)
@@ -475,6 +484,8 @@ class _Scraper:
                                 continue
                 code = self.slow(line)
                 if code == _NEED_MORE:
+                    if body is None:
+                        body = text[:body_len]
                     start = offsets.of(i)
                     entry, end = parse_line(body, start, self.fmt, False, False)
                     skip = i + 1 + body.count("\n", start, end)

@@ -16,6 +16,7 @@ import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 import requests
@@ -251,8 +252,10 @@ class HTTPFetcher:
             raise FetchError("other", f"request failed: {_cause(exc)}") from None
         try:
             if resp.status_code != 200:
-                raise FetchError("http_status",
-                                 f"server returned HTTP status {resp.status_code} {resp.reason}")
+                # The standard phrase, not the target's: a hostile target could echo the
+                # credentials it was sent into our logs through its own reason text.
+                raise FetchError("http_status", "server returned HTTP status "
+                                 f"{resp.status_code} {_status_phrase(resp.status_code)}")
             body = self._read_body(resp, deadline)
             return FetchResult(body, resp.headers.get("Content-Type", ""))
         finally:
@@ -391,3 +394,10 @@ def _cause(exc: BaseException) -> str:
     if isinstance(last, OSError) and last.strerror:
         text = last.strerror
     return text[:200]
+
+
+def _status_phrase(code: int) -> str:
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return ""

@@ -54,6 +54,10 @@ from exporter.store import Series, SeriesStore
 
 DEFAULT_LOOKBACK_MS = 300_000
 DEFAULT_SUBQUERY_STEP_MS = 60_000
+# Prometheus's --query.max-samples default, and its error text when a query goes past it.
+DEFAULT_MAX_SAMPLES = 50_000_000
+TOO_MANY_SAMPLES = ("query processing would load too many samples into memory in "
+                    "query execution")
 
 Function = Callable[[list[Value], CallContext], Value]
 
@@ -64,6 +68,14 @@ _DOCUMENTED_TYPE = {
     STRING: "string",
 }
 _DUPLICATE = "vector cannot contain metrics with the same labelset"
+
+
+class TooManySamplesError(PromQLError):
+    """A query loaded more samples than its max_samples bound (Prometheus's
+    ErrTooManySamples)."""
+
+    def __init__(self) -> None:
+        super().__init__(TOO_MANY_SAMPLES)
 
 
 @dataclass
@@ -81,10 +93,13 @@ def evaluate_instant(
     *,
     lookback_ms: int = DEFAULT_LOOKBACK_MS,
     subquery_step_ms: int = DEFAULT_SUBQUERY_STEP_MS,
+    max_samples: int = DEFAULT_MAX_SAMPLES,
 ) -> QueryResult:
-    """Evaluate at one time: a Vector, Scalar, String, or (for range selectors) a Matrix."""
+    """Evaluate at one time: a Vector, Scalar, String, or (for range selectors) a Matrix.
+
+    Raises TooManySamplesError once selectors have loaded more than max_samples samples."""
     root = plan_query(expr)
-    ev = Evaluator(store, t_ms, t_ms, lookback_ms, subquery_step_ms)
+    ev = Evaluator(store, t_ms, t_ms, lookback_ms, subquery_step_ms, max_samples)
     with gc_paused():
         value = ev.eval(root, t_ms)
     if isinstance(value, Matrix):
@@ -101,6 +116,7 @@ def evaluate_range(
     *,
     lookback_ms: int = DEFAULT_LOOKBACK_MS,
     subquery_step_ms: int = DEFAULT_SUBQUERY_STEP_MS,
+    max_samples: int = DEFAULT_MAX_SAMPLES,
 ) -> QueryResult:
     """Evaluate at start, start+step, ... end: a Matrix of series sorted by labels."""
     root = plan_query(expr)
@@ -113,7 +129,7 @@ def evaluate_range(
         raise PromQLError(
             "zero or negative query resolution step widths are not accepted. Try a positive integer"
         )
-    ev = Evaluator(store, start_ms, end_ms, lookback_ms, subquery_step_ms)
+    ev = Evaluator(store, start_ms, end_ms, lookback_ms, subquery_step_ms, max_samples)
     points: dict[Labels, tuple[list[int], list[float]]] = {}
     with gc_paused():
         for t in range(start_ms, end_ms + 1, step_ms):
@@ -152,12 +168,17 @@ class Evaluator:
         end_ms: int,
         lookback_ms: int,
         subquery_step_ms: int,
+        max_samples: int = DEFAULT_MAX_SAMPLES,
     ) -> None:
         self.store = store
         self.start_ms = start_ms
         self.end_ms = end_ms
         self.lookback_ms = lookback_ms
         self.subquery_step_ms = subquery_step_ms
+        # Prometheus bounds the samples a query holds at once; this counts every sample the
+        # selectors load over the whole query (every step), which is never below that peak.
+        self.max_samples = max_samples
+        self.samples_loaded = 0
         self.annotations = Annotations()
         # Selectors resolve their series once per query, however many steps ask.
         self._series: dict[SelectorNode, list[Series]] = {}
@@ -212,14 +233,26 @@ class Evaluator:
             return self.end_ms
         return cast(int, at)
 
+    def _charge(self, samples: int) -> None:
+        """Count samples loaded; past max_samples the query fails as Prometheus's does."""
+        self.samples_loaded += samples
+        if self.samples_loaded > self.max_samples:
+            raise TooManySamplesError()
+
+    def _charge_matrix(self, matrix: Matrix) -> Matrix:
+        self._charge(sum(len(s.ts) for s in matrix.series))
+        return matrix
+
     def _selector(self, node: SelectorNode, t: int) -> Vector:
         ref = self.at_time(node.at, t) - node.offset_ms
-        return select_instant(self.series_for(node), ref, self.lookback_ms, t)
+        out = select_instant(self.series_for(node), ref, self.lookback_ms, t)
+        self._charge(len(out))
+        return out
 
     def _matrix(self, node: MatrixNode, t: int) -> Matrix:
         sel = node.selector
         ref = self.at_time(sel.at, t) - sel.offset_ms
-        return select_range(self.series_for(sel), ref, node.range_ms)
+        return self._charge_matrix(select_range(self.series_for(sel), ref, node.range_ms))
 
     def _subquery(self, node: SubqueryNode, t: int) -> Matrix:
         end = self.at_time(node.at, t) - node.offset_ms
@@ -229,11 +262,11 @@ class Evaluator:
         if isinstance(inner, SelectorNode):
             refs = [self.at_time(inner.at, u) - inner.offset_ms for u in times]
             found = select_steps(self.series_for(inner), times, refs, self.lookback_ms)
-            return Matrix(found, end - node.range_ms, end)
+            return self._charge_matrix(Matrix(found, end - node.range_ms, end))
         points: dict[Labels, tuple[list[int], list[float]]] = {}
         for inner_t in times:
             _gather(points, self.eval(node.expr, inner_t), inner_t)
-        return Matrix(collect_series(points), end - node.range_ms, end)
+        return self._charge_matrix(Matrix(collect_series(points), end - node.range_ms, end))
 
     # -- operators ---------------------------------------------------------------------
 
@@ -318,7 +351,9 @@ class Evaluator:
     def _timestamp_arg(self, node: SelectorNode, t: int) -> Vector:
         # timestamp() of a selector reports each sample's own time, not the evaluation time.
         ref = self.at_time(node.at, t) - node.offset_ms
-        return select_instant(self.series_for(node), ref, self.lookback_ms, t, raw_times=True)
+        out = select_instant(self.series_for(node), ref, self.lookback_ms, t, raw_times=True)
+        self._charge(len(out))
+        return out
 
     def functions(self) -> Mapping[str, Function]:
         """The function table (imported lazily: functions.py is its own module)."""
