@@ -46,6 +46,7 @@ from exporter.slo_series import (
     info_labels,
     labelled,
     series_names,
+    slo_samples,
 )
 from exporter.slo_windows import (
     EXHAUSTION_WINDOW_MS,
@@ -350,18 +351,28 @@ class SLOEvaluator:
         if isinstance(window, RollingWindow):
             n = math.ceil(window.duration_ms / b)
             period = WindowSums(*group.ring.sums(k, n))
-            start, length = (k + 1 - n) * b, window.duration_ms
+            length = window.duration_ms
         else:
             assert self.period_start is not None and self.period_end is not None
             period = WindowSums(group.period_good, group.period_total)
-            start, length = self.period_start, self.period_end - self.period_start
-        return GroupFigures(windows, period, start, length, group.events, group.good_events)
+            length = self.period_end - self.period_start
+        return GroupFigures(windows, period, self._period_start_ms(k), length, group.events,
+                            group.good_events)
+
+    def _period_start_ms(self, k: int) -> int:
+        window = self.slo.window
+        if isinstance(window, RollingWindow):
+            return (k + 1 - math.ceil(window.duration_ms / self.bucket_ms)) * self.bucket_ms
+        assert self.period_start is not None
+        return self.period_start
 
     def _write(self, t_ms: int, k: int) -> int:
         written: set[Labels] = set()
         samples: list[tuple[Labels, float]] = [(self.info, 1.0),
                                                (self.gap, self.data_gap_seconds_total),
                                                (self.length, self._period_length_s())]
+        samples.extend((labelled(name, self.base), value)
+                       for name, value in slo_samples(self.slo, self._period_start_ms(k)))
         for group in self.groups.values():
             for name, value in group_samples(self.slo, self.figures(group, k),
                                              EXHAUSTION_WINDOW_MS):

@@ -114,16 +114,23 @@ def group_samples(slo: SLO, figures: GroupFigures,
         out.append((c.SLO_SLI_PERIOD, period.good / period.total))
         out.append((c.SLO_BURN_RATE_PERIOD, burn_rate(ratio, budget)))
     remaining, remaining_events = budget_remaining(period, budget)
-    out.append((c.SLO_OBJECTIVE, objective(slo)))
-    out.append((c.SLO_ERROR_BUDGET, budget))
     out.append((c.SLO_BUDGET_REMAINING, remaining))
     out.append((c.SLO_BUDGET_REMAINING_EVENTS, remaining_events))
     out.append((c.SLO_BUDGET_EXHAUSTED_IN,
                 exhausted_in_seconds(remaining, current_burn, figures.period_length_ms)))
-    out.append((c.SLO_PERIOD_START, figures.period_start_ms / 1000))
     out.append((c.SLO_EVENTS, figures.events))
     out.append((c.SLO_GOOD_EVENTS, figures.good_events))
     return out
+
+
+def slo_samples(slo: SLO, period_start_ms: int) -> list[tuple[str, float]]:
+    """(metric name, value) of the series an SLO has once, whatever its `group_by`.
+
+    They carry the SLO's base labels only, as the compiled rules record them, so a join on
+    `slo` works the same against either engine.
+    """
+    return [(c.SLO_OBJECTIVE, objective(slo)), (c.SLO_ERROR_BUDGET, error_budget(slo)),
+            (c.SLO_PERIOD_START, period_start_ms / 1000)]
 
 
 def base_labels(slo: SLO) -> dict[str, str]:

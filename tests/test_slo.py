@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from exporter.labels import is_stale, make_labels
+from exporter.labels import Matcher, is_stale, make_labels
 from exporter.rules.slo_model import (
     CalendarWindow,
     MaintenanceWindow,
@@ -173,15 +173,27 @@ def test_vanished_group_goes_stale() -> None:
                    group_by=("route",))
     store, evaluator, _ = run(slo, {'req_total{route="a"}': "0+1x5", 'req_total{route="b"}':
                                     "3x5"}, 5 * MIN)
-    assert one(store, 'slo:objective:ratio{route="b"}', 5 * MIN) == 0.99
+    assert one(store, 'slo:error_budget_remaining:ratio{route="b"}', 5 * MIN) == 1.0
     gone = store.get(make_labels({"__name__": "req_total", "route": "b"}))
     assert gone is not None
     store.delete(gone)
     evaluator.evaluate(6 * MIN)
-    assert one(store, 'slo:objective:ratio{route="b"}', 6 * MIN) is None
-    last = store.get(make_labels({"__name__": "slo:objective:ratio", "route": "b", "slo": "s",
-                                  "service": "svc"}))
+    assert one(store, 'slo:error_budget_remaining:ratio{route="b"}', 6 * MIN) is None
+    last = store.get(make_labels({"__name__": "slo:error_budget_remaining:ratio", "route": "b",
+                                  "slo": "s", "service": "svc"}))
     assert last is not None and is_stale(last.vs[-1])
+
+
+def test_grouped_slo_has_one_objective_series() -> None:
+    """Objective, budget and period start carry the SLO's labels only, as compiled rules do."""
+    slo = make_slo(RatioSLI(total="req_total", errors='req_total{code="500"}'),
+                   group_by=("route",))
+    store, _, _ = run(slo, {'req_total{route="a"}': "0+1x5", 'req_total{route="b"}': "3x5"},
+                      5 * MIN)
+    for name in ("slo:objective:ratio", "slo:error_budget:ratio",
+                 "slo:period_start:timestamp_seconds"):
+        found = [s.labels for s in store.select([Matcher.of("__name__", "=", name)])]
+        assert found == [make_labels({"__name__": name, "slo": "s", "service": "svc"})], name
 
 
 def test_maintenance_excludes_events() -> None:
