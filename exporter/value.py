@@ -124,6 +124,11 @@ def _expand(sh: Shorthand, param: Parameter, slo: SLO,
     step = duration(interval_ms)
     d_events = f"({events} - {events} offset {step})"
     d_good = f"({good} - {good} offset {step})"
+    if slo.group_by:
+        # The service is down by the share of all its bad events, not once per group: two
+        # providers failing together are one minute of downtime, not two.
+        without = ", ".join(slo.group_by)
+        d_events, d_good = (f"sum without ({without}) ({d})" for d in (d_events, d_good))
     downtime = selector(DOWNTIME_RATIO, own)
     minutes = number(interval_ms / 60_000)
     return [(DOWNTIME_RATIO, f"({d_events} - {d_good}) / ({d_events} > 0)"),
