@@ -42,8 +42,11 @@ def _esc(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def generate(series: int = 100_000, seed: int = 42) -> Exposition:
-    """An exposition of about `series` sample lines (never fewer)."""
+def generate(series: int = 100_000, seed: int = 42, *, utf8_names: bool = True) -> Exposition:
+    """An exposition of about `series` sample lines (never fewer).
+
+    Without utf8_names the cache families get legacy names (same values, same series count).
+    """
     rng = random.Random(seed)
     lines: list[str] = []
     families: dict[str, tuple[str, ...]] = {}
@@ -105,13 +108,21 @@ def generate(series: int = 100_000, seed: int = 42) -> Exposition:
                     value = rng.randint(0, 999)
                     lines.append(f'{fam}{{instance="{inst}",shard="{shard}"}} {value}')
                     count += 1
-        else:
+        elif utf8_names:
             fam = f"{service}.cache.hits.{index}"  # a UTF-8 name needs quoting
             lines += [f'# HELP "{fam}" Cache hits.', f'# TYPE "{fam}" gauge']
             families[fam] = (fam,)
             for inst in instances:
                 value = rng.randint(0, 99)
                 lines.append(f'{{"{fam}",instance="{inst}","cache.tier"="l1"}} {value}')
+                count += 1
+        else:
+            fam = f"{service}_cache_hits_{index}"
+            lines += [f"# HELP {fam} Cache hits.", f"# TYPE {fam} gauge"]
+            families[fam] = (fam,)
+            for inst in instances:
+                value = rng.randint(0, 99)
+                lines.append(f'{fam}{{instance="{inst}",cache_tier="l1"}} {value}')
                 count += 1
     return Exposition("\n".join(lines) + "\n", count, families)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 from exporter.labels import METRIC_NAME, Labels
 from exporter.promql.functions_common import quantile
@@ -25,7 +26,8 @@ def grouping_fn(node: AggregateNode) -> GroupFn:
         dropped = frozenset((*names, METRIC_NAME))
 
         def without(labels: Labels) -> tuple[object, Labels]:
-            kept = tuple(p for p in labels if p[0] not in dropped)
+            # A list comprehension is markedly faster than tuple(generator) on this hot path.
+            kept = tuple([p for p in labels if p[0] not in dropped])
             return kept, kept
 
         return without
@@ -34,7 +36,7 @@ def grouping_fn(node: AggregateNode) -> GroupFn:
     wanted = frozenset(names)
 
     def by(labels: Labels) -> tuple[object, Labels]:
-        kept = tuple(p for p in labels if p[0] in wanted)
+        kept = tuple([p for p in labels if p[0] in wanted])
         return kept, kept
 
     return by
@@ -58,6 +60,8 @@ class _Group:
 def aggregate(node: AggregateNode, vec: Vector, param: float, group: GroupFn, t_ms: int) -> Vector:
     """sum, avg, count, group, min, max, stddev, stdvar and quantile."""
     op = node.op
+    if op == "sum":
+        return _sum(vec, group, t_ms)
     groups: dict[object, _Group] = {}
     for s in vec:
         f = s.value
@@ -98,6 +102,33 @@ def aggregate(node: AggregateNode, vec: Vector, param: float, group: GroupFn, t_
     for g in groups.values():
         out.append(Sample(g.labels, _final(op, g, param), t_ms))
     return out
+
+
+def _sum(vec: Vector, group: GroupFn, t_ms: int) -> Vector:
+    """sum: the same Neumaier-compensated steps as gofloat.kahan_sum_inc, inlined.
+
+    sum is the most common aggregation in rule files and the function call per sample was
+    a third of its cost; tests/test_promql_fastpaths.py checks it against kahan_sum_inc.
+    """
+    groups: dict[object, list[Any]] = {}  # key -> [labels, running sum, compensation]
+    isinf = math.isinf
+    for s in vec:
+        f = s.value
+        key, labels = group(s.labels)
+        g = groups.get(key)
+        if g is None:
+            groups[key] = [labels, f, 0.0]
+            continue
+        total = g[1]
+        t = total + f
+        if isinf(t):
+            g[2] = 0.0
+        elif abs(total) >= abs(f):
+            g[2] += (total - t) + f
+        else:
+            g[2] += (f - t) + total
+        g[1] = t
+    return [Sample(g[0], g[1] + g[2], t_ms) for g in groups.values()]
 
 
 def _avg_step(g: _Group, f: float) -> None:

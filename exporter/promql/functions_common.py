@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from exporter.labels import METRIC_NAME, Labels, drop_metric_name, make_labels
 from exporter.promql.values import (
@@ -19,7 +19,9 @@ from exporter.promql.values import (
 
 Function = Callable[[list[Value], CallContext], Value]
 # A range function's per-series body: timestamps and values in, a value (or None) out.
-RangeCalc = Callable[[list[int], list[float]], float | None]
+# Range functions read a window's samples without copying them (arrays from the store, lists
+# from subqueries); none may modify them.
+RangeCalc = Callable[[Sequence[int], Sequence[float]], float | None]
 
 DUPLICATE_LABELSET = "vector cannot contain metrics with the same labelset"
 
@@ -65,9 +67,16 @@ def check_unique(out: Vector) -> Vector:
     return out
 
 
+def without_name(labels: Labels) -> Labels:
+    """drop_metric_name, with a fast path for the usual case of `__name__` sorting first."""
+    if labels and labels[0][0] == METRIC_NAME:
+        return labels[1:]  # label sets hold each name once, so the rest has no __name__
+    return drop_metric_name(labels)
+
+
 def map_floats(vec: Vector, ctx: CallContext, fn: Callable[[float], float]) -> Vector:
     """Apply fn to every sample, dropping `__name__` as value-changing functions do."""
-    out = [Sample(drop_metric_name(s.labels), fn(s.value), ctx.t_ms) for s in vec]
+    out = [Sample(without_name(s.labels), fn(s.value), ctx.t_ms) for s in vec]
     return check_unique(out)
 
 
@@ -82,10 +91,10 @@ def per_series(
     for s in matrix.series:
         if not s.vs:
             continue
-        result = fn(list(s.ts), list(s.vs))
+        result = fn(s.ts, s.vs)
         if result is None:
             continue
-        labels: Labels = s.labels if keep_name else drop_metric_name(s.labels)
+        labels: Labels = s.labels if keep_name else without_name(s.labels)
         out.append(Sample(labels, result, ctx.t_ms))
     return check_unique(out)
 
@@ -95,7 +104,7 @@ def _nan_first(v: float) -> tuple[int, float]:
     return (0, 0.0) if math.isnan(v) else (1, v)
 
 
-def quantile(q: float, values: list[float]) -> float:
+def quantile(q: float, values: Sequence[float]) -> float:
     """The q-quantile by linear interpolation between the closest ranks (NaNs sort first)."""
     if not values or math.isnan(q):
         return math.nan

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
+from operator import lt
 
 from exporter.promql.functions_common import (
     Function,
@@ -23,13 +25,15 @@ def _extrapolated_rate(matrix: Matrix, ctx: CallContext, is_counter: bool, is_ra
     range_start, range_end = matrix.start_ms, matrix.end_ms
     range_seconds = (range_end - range_start) / 1000
 
-    def calc(ts: list[int], vs: list[float]) -> float | None:
+    def calc(ts: Sequence[int], vs: Sequence[float]) -> float | None:
         if len(vs) < 2:
             return None
         n_minus_one = len(vs) - 1
         first_t, last_t = ts[0], ts[-1]
         result = vs[-1] - vs[0]
-        if is_counter:
+        # `any(map(lt, ...))` finds whether any v < its predecessor at C speed; only then
+        # does the plain loop add each reset (most windows of a counter have none).
+        if is_counter and any(map(lt, itertools.islice(vs, 1, None), vs)):
             prev = vs[0]
             for v in vs[1:]:
                 if v < prev:
@@ -75,7 +79,7 @@ def delta(args: list[Value], ctx: CallContext) -> Value:
 
 
 def _instant_value(args: list[Value], ctx: CallContext, is_rate: bool) -> Vector:
-    def calc(ts: list[int], vs: list[float]) -> float | None:
+    def calc(ts: Sequence[int], vs: Sequence[float]) -> float | None:
         if len(vs) < 2:
             return None
         interval = ts[-1] - ts[-2]
@@ -101,7 +105,9 @@ def idelta(args: list[Value], ctx: CallContext) -> Value:
     return _instant_value(args, ctx, False)
 
 
-def _linear_regression(ts: list[int], vs: list[float], intercept_t: int) -> tuple[float, float]:
+def _linear_regression(
+    ts: Sequence[int], vs: Sequence[float], intercept_t: int
+) -> tuple[float, float]:
     n = 0.0
     sum_x = c_x = sum_y = c_y = sum_xy = c_xy = sum_x2 = c_x2 = 0.0
     init_y = vs[0]
@@ -135,7 +141,7 @@ def _linear_regression(ts: list[int], vs: list[float], intercept_t: int) -> tupl
 def deriv(args: list[Value], ctx: CallContext) -> Value:
     """Per-second slope by least-squares regression."""
 
-    def calc(ts: list[int], vs: list[float]) -> float | None:
+    def calc(ts: Sequence[int], vs: Sequence[float]) -> float | None:
         if len(vs) < 2:
             return None
         # Regress around the first sample's time to keep the x values small and precise.
@@ -148,7 +154,7 @@ def predict_linear(args: list[Value], ctx: CallContext) -> Value:
     """The regression line's value `seconds` after the evaluation time."""
     seconds = scalar_arg(args, 1)
 
-    def calc(ts: list[int], vs: list[float]) -> float | None:
+    def calc(ts: Sequence[int], vs: Sequence[float]) -> float | None:
         if len(vs) < 2:
             return None
         slope, intercept = _linear_regression(ts, vs, ctx.t_ms)
@@ -160,7 +166,7 @@ def predict_linear(args: list[Value], ctx: CallContext) -> Value:
 def resets(args: list[Value], ctx: CallContext) -> Value:
     """How often the value decreased within the window."""
 
-    def calc(_ts: list[int], vs: list[float]) -> float:
+    def calc(_ts: Sequence[int], vs: Sequence[float]) -> float:
         return float(sum(1 for a, b in itertools.pairwise(vs) if b < a))
 
     return per_series(matrix_arg(args, 0), ctx, calc)
@@ -169,7 +175,7 @@ def resets(args: list[Value], ctx: CallContext) -> Value:
 def changes(args: list[Value], ctx: CallContext) -> Value:
     """How often the value changed within the window (NaN to NaN is no change)."""
 
-    def calc(_ts: list[int], vs: list[float]) -> float:
+    def calc(_ts: Sequence[int], vs: Sequence[float]) -> float:
         count = 0
         for a, b in itertools.pairwise(vs):
             if a != b and not (math.isnan(a) and math.isnan(b)):
@@ -179,7 +185,7 @@ def changes(args: list[Value], ctx: CallContext) -> Value:
     return per_series(matrix_arg(args, 0), ctx, calc)
 
 
-def _avg(_ts: list[int], vs: list[float]) -> float:
+def _avg(_ts: Sequence[int], vs: Sequence[float]) -> float:
     # Direct mean with Kahan summation while the sum stays finite, then an incremental mean.
     total, count = vs[0], 1.0
     mean = c = 0.0
@@ -201,7 +207,7 @@ def _avg(_ts: list[int], vs: list[float]) -> float:
     return total / count + c / count
 
 
-def _variance(vs: list[float]) -> float:
+def _variance(vs: Sequence[float]) -> float:
     count = mean = c_mean = aux = c_aux = 0.0
     for v in vs:
         count += 1
@@ -211,7 +217,7 @@ def _variance(vs: list[float]) -> float:
     return (aux + c_aux) / count
 
 
-def _max(_ts: list[int], vs: list[float]) -> float:
+def _max(_ts: Sequence[int], vs: Sequence[float]) -> float:
     best = vs[0]
     for v in vs:
         if v > best or math.isnan(best):
@@ -219,7 +225,7 @@ def _max(_ts: list[int], vs: list[float]) -> float:
     return best
 
 
-def _min(_ts: list[int], vs: list[float]) -> float:
+def _min(_ts: Sequence[int], vs: Sequence[float]) -> float:
     best = vs[0]
     for v in vs:
         if v < best or math.isnan(best):
@@ -229,7 +235,7 @@ def _min(_ts: list[int], vs: list[float]) -> float:
 
 def _ts_of(better: str) -> Function:
     def fn(args: list[Value], ctx: CallContext) -> Value:
-        def calc(ts: list[int], vs: list[float]) -> float:
+        def calc(ts: Sequence[int], vs: Sequence[float]) -> float:
             best, best_t = vs[0], ts[0]
             for t, v in zip(ts, vs, strict=True):
                 hit = v >= best if better == "max" else v <= best
@@ -242,7 +248,7 @@ def _ts_of(better: str) -> Function:
     return fn
 
 
-def _mad(_ts: list[int], vs: list[float]) -> float:
+def _mad(_ts: Sequence[int], vs: Sequence[float]) -> float:
     median = quantile(0.5, vs)
     return quantile(0.5, [abs(v - median) for v in vs])
 
@@ -277,7 +283,7 @@ def double_exponential_smoothing(args: list[Value], ctx: CallContext) -> Value:
     if not 0 < tf < 1:
         raise PromQLError(f"invalid trend factor. Expected: 0 < tf < 1, got: {tf:f}")
 
-    def calc(_ts: list[int], vs: list[float]) -> float | None:
+    def calc(_ts: Sequence[int], vs: Sequence[float]) -> float | None:
         if len(vs) < 2:
             return None
         s0, s1 = 0.0, vs[0]

@@ -76,7 +76,11 @@ def select_range(series: list[Series], ref_ms: int, range_ms: int) -> Matrix:
     start = ref_ms - range_ms
     out: list[RangeSeries] = []
     for s in series:
-        ts_all, vs_all, lo, hi = s.window(start, ref_ms)
+        # Series.window inlined: this loop runs once per series per range selector.
+        ts_all, vs_all = s.ts, s.vs
+        n = len(ts_all)
+        lo = bisect_right(ts_all, start, 0, n)
+        hi = bisect_right(ts_all, ref_ms, lo, n)
         if lo >= hi:
             continue
         ts = ts_all[lo:hi]
