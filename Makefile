@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean reference-tools
+.PHONY: run test lint bench clean reference-tools dashboards
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,11 +25,18 @@ reference-tools:
 	-./scripts/fetch-prometheus.sh
 
 test: lint reference-tools
+	-./scripts/install-browser.sh
 	$(VENV)/bin/pytest -q
 
-bench: $(STAMP)
-	$(PY) benchmarks/bench_parse.py
-	$(PY) benchmarks/bench_engine.py
+# Regenerate the committed Grafana dashboards from rules/; CI (tests/test_dashboards.py)
+# fails when grafana/dashboards/ differs from what this writes.
+dashboards: $(STAMP)
+	$(VENV)/bin/value-exporter dashboards rules/*.yaml -o grafana/dashboards
+
+# Every benchmark, side by side with prometheus_client and a real Prometheus (fetched by
+# reference-tools), in one table; rewrites benchmarks/results.md (about 10 minutes).
+bench: $(STAMP) reference-tools
+	$(PY) benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

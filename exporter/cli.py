@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="config file (default: $VALUE_EXPORTER_CONFIG)")
     run.add_argument("--web.listen-address", dest="listen",
                      help="address to serve on (default: the config's `listen`)")
+    run.add_argument("--web.config.file", dest="web_config", default=None,
+                     help="TLS and basic auth for the endpoints, in exporter-toolkit's "
+                          "web-config.yml shape (reread on reload)")
     run.add_argument("--log.level", dest="log_level", default="info",
                      choices=("debug", "info", "warning", "error"))
 
@@ -43,11 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
                       help="rule files folder (default: the rules/ folder of this checkout)")
     demo.add_argument("--log.level", dest="log_level", default="info",
                       choices=("debug", "info", "warning", "error"))
+    demo.add_argument("--web.config.file", dest="web_config", default=None,
+                      help="TLS and basic auth for the daemon's endpoints (as for `run`)")
 
     check = sub.add_parser("check", help="validate configuration, rules or metrics")
     check_sub = check.add_subparsers(dest="what", required=True, metavar="WHAT")
     config = check_sub.add_parser("config", help="validate a daemon configuration file")
     config.add_argument("file")
+    web_config = check_sub.add_parser(
+        "web-config", help="validate a --web.config.file (TLS files, bcrypt hashes, headers)")
+    web_config.add_argument("file")
     rules = check_sub.add_parser("rules", help="validate rule files (every error at once)")
     rules.add_argument("files", nargs="+", metavar="FILE")
     metrics = check_sub.add_parser(
@@ -76,6 +84,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="evaluation interval of the generated SLO groups; use the sidecar's "
              "evaluation_interval so both engines count the same intervals (default: 1m)")
 
+    dashboards = sub.add_parser(
+        "dashboards", help="write the Grafana dashboards (business value, service levels, "
+                           "sidecar health) for rule files")
+    dashboards.add_argument("files", nargs="+", metavar="RULEFILE")
+    dashboards.add_argument("-o", "--output", required=True, help="output folder")
+    dashboards.add_argument(
+        "--service", default=None,
+        help="one service's set (titles, uids and file names name it; the service variable "
+             "starts on it); default: one set for all services")
+
     import_ = sub.add_parser("import", help="convert OpenSLO or Sloth SLO specs to a rule file")
     import_.add_argument("kind", choices=("openslo", "sloth"))
     import_.add_argument("file")
@@ -88,6 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
         "promqltest", help="run PromQL test scripts in Prometheus's promqltest format"
     )
     promqltest.add_argument("files", nargs="+", metavar="FILE")
+
+    report = sub.add_parser(
+        "report", help="write the business value report for a calendar month or quarter (UTC)")
+    report.add_argument("--config", help="config file (default: $VALUE_EXPORTER_CONFIG)")
+    report.add_argument("--period", choices=("month", "quarter"), default="month")
+    report.add_argument("--at", help="a day in the period, YYYY-MM-DD (default: now)")
+    report.add_argument("--format", choices=("md", "html"), default="md")
+    report.add_argument("-o", "--output", required=True, help="output file")
+    report.add_argument("--prometheus", metavar="URL",
+                        help="read the series from this Prometheus instead of the state database")
     return parser
 
 
@@ -97,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         from exporter.run import run_command
 
-        return run_command(args.config, args.listen, args.log_level)
+        return run_command(args.config, args.listen, args.log_level, args.web_config)
     if args.command == "demo":
         if args.shop_only:
             from exporter.demo.shop import run_shop_command
@@ -106,7 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from exporter.run import demo_command
 
         return demo_command(args.shop_listen, args.listen, args.rules,
-                            deterministic=args.deterministic, log_level=args.log_level)
+                            deterministic=args.deterministic, log_level=args.log_level,
+                            web_config=args.web_config)
     if args.command == "check" and args.what == "metrics":
         from exporter.exposition import check_metrics_command
 
@@ -115,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from exporter.config import check_config_command
 
         return check_config_command(args.file)
+    if args.command == "check" and args.what == "web-config":
+        from exporter.web_config import check_web_config_command
+
+        return check_web_config_command(args.file)
     if args.command == "check" and args.what == "rules":
         from exporter.rules.load import check_rules_command
 
@@ -130,6 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         return compile_command(args.files, args.output, args.format, interval_ms=interval_ms,
                                from_sidecars=args.from_sidecars)
+    if args.command == "dashboards":
+        from exporter.dashboards import dashboards_command
+
+        return dashboards_command(args.files, args.output, args.service)
     if args.command == "import":
         from exporter.importers import import_command
 
@@ -142,6 +179,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from exporter.promql.promqltest import run_files
 
         return run_files(args.files)
+    if args.command == "report":
+        from exporter.report_command import report_command
+
+        return report_command(args.config, args.period, args.at, args.format, args.output,
+                              args.prometheus)
     raise AssertionError(f"unhandled command {args.command!r}")
 
 

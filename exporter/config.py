@@ -40,7 +40,8 @@ from exporter.config_scrape import (
 from exporter.durations import Duration
 from exporter.errors import Problem, UserError
 from exporter.labels import Labels, make_labels
-from exporter.yamlkinds import BOOL, DURATION, STR, checked, list_of, one_of
+from exporter.promql.engine import DEFAULT_MAX_SAMPLES
+from exporter.yamlkinds import BOOL, DURATION, INT, STR, checked, list_of, one_of
 from exporter.yamlnodes import MapReader, Problems, compose_file, position
 
 ENV_CONFIG = "VALUE_EXPORTER_CONFIG"
@@ -51,7 +52,12 @@ DEFAULT_SCRAPE_INTERVAL = Duration(15_000)
 DEFAULT_SCRAPE_TIMEOUT = Duration(10_000)
 DEFAULT_EVALUATION_INTERVAL = Duration(15_000)
 DEFAULT_ALERTMANAGER_TIMEOUT = Duration(10_000)
+# Prometheus's --rules.alert.resend-delay and --alertmanager.notification-queue-capacity.
+DEFAULT_RESEND_DELAY = Duration(60_000)
+DEFAULT_NOTIFICATION_QUEUE_CAPACITY = 10_000
 DEFAULT_BACKFILL_TIMEOUT = Duration(60_000)
+DEFAULT_ROLLUP_RETENTION = Duration(395 * 86_400_000)  # 13 months of hourly rollups
+DEFAULT_QUERY_MAX_SAMPLES = DEFAULT_MAX_SAMPLES  # as Prometheus's --query.max-samples
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,12 @@ class Config:
     scrape_jobs: tuple[ScrapeJob, ...] = ()
     targets: tuple[ScrapeTarget, ...] = ()
     alertmanagers: tuple[AlertmanagerConfig, ...] = ()
+    resend_delay: Duration = DEFAULT_RESEND_DELAY
+    notification_queue_capacity: int = DEFAULT_NOTIFICATION_QUEUE_CAPACITY
     backfill: BackfillConfig | None = None
+    rollup_retention: Duration = DEFAULT_ROLLUP_RETENTION  # hourly rollups kept for the report
+    # Prometheus's --query.max-samples: a rule query loading more fails alone (counted).
+    query_max_samples: int = DEFAULT_QUERY_MAX_SAMPLES
     warnings: tuple[Problem, ...] = field(default=(), compare=False)
 
 
@@ -147,8 +158,14 @@ def load_config(path: str | Path) -> Config:
             top.error("state_dir", f"{state_dir} exists and is not a folder")
         keep_all = top.optional("keep_all_series", BOOL, False)
         jobs = _read_jobs(top, base, interval, timeout)
-        alertmanagers = _read_alerting(top, base)
+        alertmanagers, resend_delay, queue_capacity = _read_alerting(top, base)
         backfill = _read_backfill(top, base)
+        rollup_retention = top.optional("rollup_retention", DURATION, DEFAULT_ROLLUP_RETENTION)
+        if rollup_retention <= 0 and top.has("rollup_retention"):
+            top.error("rollup_retention", "must be above 0")
+        max_samples = top.optional("query_max_samples",
+                                   checked(INT, _positive, "an integer above 0"),
+                                   DEFAULT_QUERY_MAX_SAMPLES)
         top.finish(TOP_HINTS)
     problems.raise_if_errors()
     targets = tuple(t for job in jobs for t in job.static_targets())
@@ -157,6 +174,8 @@ def load_config(path: str | Path) -> Config:
         scrape_interval=interval, scrape_timeout=timeout, evaluation_interval=evaluation,
         rule_files=rule_files, state_dir=state_dir, keep_all_series=keep_all,
         scrape_jobs=jobs, targets=targets, alertmanagers=alertmanagers, backfill=backfill,
+        resend_delay=resend_delay, notification_queue_capacity=queue_capacity,
+        rollup_retention=rollup_retention, query_max_samples=max_samples,
         warnings=tuple(p for p in problems.in_file_order() if p.warning),
     )
 
@@ -204,13 +223,23 @@ def _read_jobs(top: MapReader, base: Path, interval: Duration,
     return tuple(jobs)
 
 
-def _read_alerting(top: MapReader, base: Path) -> tuple[AlertmanagerConfig, ...]:
-    """`alerting: {alertmanagers: [...]}` in Prometheus's shape, API v2 only."""
+def _read_alerting(top: MapReader, base: Path,
+                   ) -> tuple[tuple[AlertmanagerConfig, ...], Duration, int]:
+    """`alerting: {alertmanagers: [...]}` in Prometheus's shape, API v2 only.
+
+    Plus `resend_delay` and `notification_queue_capacity`, which Prometheus takes as flags.
+    """
     alerting = top.mapping("alerting")
     if alerting is None:
-        return ()
+        return (), DEFAULT_RESEND_DELAY, DEFAULT_NOTIFICATION_QUEUE_CAPACITY
     out: list[AlertmanagerConfig] = []
     with alerting:
+        resend_delay = alerting.optional(
+            "resend_delay", checked(DURATION, _positive, "a duration above 0 such as 1m"),
+            DEFAULT_RESEND_DELAY)
+        capacity = alerting.optional(
+            "notification_queue_capacity", checked(INT, _positive, "an integer above 0"),
+            DEFAULT_NOTIFICATION_QUEUE_CAPACITY)
         for ctx, node in alerting.items("alertmanagers"):
             m = MapReader(node, ctx, top.problems)
             targets: list[str] = []
@@ -235,7 +264,11 @@ def _read_alerting(top: MapReader, base: Path) -> tuple[AlertmanagerConfig, ...]
             m.finish({k: "static_configs (the only discovery for Alertmanagers here)"
                       for k in m.present_keys() if k.endswith("_sd_configs")})
         alerting.finish({"alert_relabel_configs": "labels set in the rule files instead"})
-    return tuple(out)
+    return tuple(out), resend_delay, capacity
+
+
+def _positive(value: int) -> str | None:
+    return None if value > 0 else "must be above 0"
 
 
 def _read_backfill(top: MapReader, base: Path) -> BackfillConfig | None:
@@ -284,6 +317,8 @@ def config_to_public_dict(config: Config) -> dict[str, Any]:
         "rule_files": list(config.rule_files),
         "state_dir": config.state_dir,
         "keep_all_series": config.keep_all_series,
+        "rollup_retention": str(config.rollup_retention),
+        "query_max_samples": config.query_max_samples,
         "scrape_configs": [public_job(j) for j in config.scrape_jobs],
     }
     if config.alertmanagers:
@@ -291,7 +326,8 @@ def config_to_public_dict(config: Config) -> dict[str, Any]:
             "static_configs": [{"targets": list(a.targets)}],
             "scheme": a.scheme, "path_prefix": a.path_prefix, "timeout": str(a.timeout),
             "api_version": a.api_version, **public_http(a.http),
-        } for a in config.alertmanagers]}
+        } for a in config.alertmanagers], "resend_delay": str(config.resend_delay),
+            "notification_queue_capacity": config.notification_queue_capacity}
     if config.backfill is not None:
         b = config.backfill
         out["backfill"] = {"prometheus_url": b.prometheus_url, "timeout": str(b.timeout),

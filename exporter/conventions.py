@@ -34,12 +34,24 @@ STORE_SERIES = PREFIX + "store_series"
 STORE_SAMPLES = PREFIX + "store_samples"
 CONFIG_LAST_RELOAD_SUCCESSFUL = PREFIX + "config_last_reload_successful"
 CONFIG_LAST_RELOAD_SUCCESS_TIME = PREFIX + "config_last_reload_success_timestamp_seconds"
+# Alertmanager notifier (issue 6): Prometheus's prometheus_notifications_* with our prefix.
+NOTIFICATIONS_SENT = PREFIX + "notifications_sent_total"
+NOTIFICATIONS_ERRORS = PREFIX + "notifications_errors_total"
+NOTIFICATIONS_DROPPED = PREFIX + "notifications_dropped_total"  # queue overflow, or all failed
+NOTIFICATIONS_QUEUE_LENGTH = PREFIX + "notifications_queue_length"
+NOTIFICATIONS_QUEUE_CAPACITY = PREFIX + "notifications_queue_capacity"
+NOTIFICATIONS_ALERTMANAGERS = PREFIX + "notifications_alertmanagers_discovered"
+NOTIFICATION_LATENCY = PREFIX + "notification_latency_seconds"
+# Web endpoints (--web.config.file): refused credentials and failed TLS handshakes, by reason.
+HTTP_AUTH_FAILURES = PREFIX + "http_auth_failures_total"
+HTTP_TLS_HANDSHAKE_FAILURES = PREFIX + "http_tls_handshake_failures_total"
 
 # Label names on the daemon's own metrics.
 TARGET_LABEL = "target"
 REASON_LABEL = "reason"
 RULE_GROUP_LABEL = "rule_group"
 RULE_LABEL = "rule"
+ALERTMANAGER_LABEL = "alertmanager"  # the alerts endpoint URL
 
 # Why a scrape failed: the values of the `reason` label, a closed set so alerts can match.
 SCRAPE_FAILURE_REASONS = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -19,14 +20,23 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client.exposition import generate_latest
 
 from exporter import api_views
+from exporter.alerts import Alert
 from exporter.api import Api
 from exporter.backfill import BackfillError, PrometheusClient, backfill_slo
 from exporter.config import Config, apply_environment, config_to_public_dict, load_config
+from exporter.conventions import SCRAPE_FAILURE_REASONS, SCRAPE_FAILURES
 from exporter.errors import Problem, UserError
 from exporter.evaluate import GroupEvaluator
 from exporter.export import ExportedFamily, RecordedSeriesCollector
 from exporter.improvements import MeasuredBaselines, measured_group_keys
-from exporter.promql.analysis import longest_lookback_ms, selected_metric_names
+from exporter.notify import notifier_from_config
+from exporter.overview import TargetRow, build_overview, page_series_names, snapshot_store
+from exporter.overview_html import CONTENT_TYPE as OVERVIEW_CONTENT_TYPE
+from exporter.overview_html import HEADERS as OVERVIEW_HEADERS
+from exporter.overview_html import render_overview
+from exporter.promql.analysis import retention_by_name_ms, selected_metric_names
+from exporter.rollups import evaluation_rows
+from exporter.rollups import prune as prune_rollups
 from exporter.rules.generate import generated_groups
 from exporter.rules.load import load_rule_files
 from exporter.rules.model import RecordingRule, RuleSet
@@ -40,6 +50,8 @@ from exporter.slo_windows import period_start_ms
 from exporter.state import KIND_RULE_GROUP, KIND_SLO, StateStore, rule_group_key
 from exporter.store import SeriesStore
 from exporter.web import Request, Response, Router, WebServer
+from exporter.web_auth import apply_web_config
+from exporter.web_config import WebConfig, load_web_config
 
 log = logging.getLogger("value_exporter")
 
@@ -49,6 +61,7 @@ _SCRAPE_SERIES = frozenset({
     "scrape_samples_post_metric_relabeling", "scrape_series_added",
 })
 HOUSEKEEPING_INTERVAL_S = 60
+NOTIFIER_DRAIN_S = 5.0  # on stop, queued notifications get this long to reach Alertmanager
 # The classic text format every Prometheus reads (prometheus-client 0.26 labels the same
 # bytes `version=1.0.0`, which Prometheus before 3.0 does not know).
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -70,14 +83,21 @@ class _Loaded:
     # Improvements (issue 5): measured baselines, and the generated group (key) of each.
     baselines: MeasuredBaselines | None = None
     baseline_groups: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Names read back further than a day (a journey's long window, summed from its hourly
+    # series) keep their samples this long on their own; the rest keep `retention_ms`.
+    retention_by_name_ms: dict[str, int] = field(default_factory=dict)
+    # --web.config.file: TLS and basic auth for the endpoints, reloaded with the rest.
+    web: WebConfig = field(default_factory=WebConfig)
 
 
 class Daemon:
     """One running value-exporter: `start()`, then `stop()`; `reload()` any time."""
 
     def __init__(self, config_path: str, *, listen: str | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 web_config_file: str | None = None) -> None:
         self.config_path = config_path
+        self.web_config_file = web_config_file
         self._listen_override = listen
         self._clock = clock
         self.store = SeriesStore()
@@ -99,6 +119,7 @@ class Daemon:
         router = Router()
         self._routes(router)
         self.web = WebServer(listen or self._loaded.config.listen, router)
+        self._apply_web(self._loaded)
         # Opened last, so a failed start (port in use) leaves no file lock behind.
         # -- state database hook: rule groups' alert state survives a restart (state.py) --
         self.state = StateStore.open(self._loaded.config.state_dir,
@@ -108,6 +129,9 @@ class Daemon:
         self._needs_backfill: set[str] = set()
         self._hold_until_scraped = self._restore_groups()
         # -- end of state database hook ----------------------------------------------------
+        # Alertmanager notifier (issue 6); its delivery ledger comes back from the state DB.
+        self.notifier = notifier_from_config(self._loaded.config, self.metrics, self.state,
+                                             self._clock)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -120,8 +144,16 @@ class Daemon:
         self._schedule(self._loaded)
         self.scheduler.start()
         self.web.start()
+        # Prometheus's default --web.external-url: http://<hostname>:<port>.
+        self.notifier.external_url = f"{self.web_scheme}://{socket.gethostname()}:{self.web.port}"
+        self.notifier.start()
         log.info("event=started listen=%s targets=%d rule_groups=%d", self.listen_address,
                  len(self.scrapes.scrapers()), len(self._loaded.evaluators))
+
+    @property
+    def web_scheme(self) -> str:
+        """`https` when the web config turns TLS on, else `http`."""
+        return "https" if self._loaded.web.tls is not None else "http"
 
     @property
     def listen_address(self) -> str:
@@ -135,6 +167,8 @@ class Daemon:
             return
         self._stopped.set()
         self.scheduler.shutdown(wait=True)
+        self.notifier.stop(NOTIFIER_DRAIN_S)
+        self.state.save_many([self.notifier.state_blob()], self.now_ms())
         self.state.close()
         self.web.stop()
         log.info("event=stopped")
@@ -147,6 +181,7 @@ class Daemon:
     # -- loading and reloading -----------------------------------------------------------------
 
     def _load(self) -> _Loaded:
+        web = load_web_config(self.web_config_file)
         config = apply_environment(load_config(self.config_path))
         for warning in config.warnings:
             log.warning("event=config_warning %s", warning)
@@ -157,7 +192,7 @@ class Daemon:
         # -- SLOs (issue 4): each SLO's alert group is scheduled like any rule group, and
         # the SLI's own selectors join the keep-list and the raw-sample retention.
         slo_interval = int(config.evaluation_interval)
-        slo_groups = slo_alert_groups(rules.slos, slo_interval)
+        slo_groups = slo_alert_groups(rules.slos, slo_interval, rules.values)
         rules = replace(rules, groups=(*rules.groups, *slo_groups,
                                        *generated_groups(rules, slo_interval)))
         exprs = [rule.expr for group in rules.groups for rule in group.rules]
@@ -170,7 +205,8 @@ class Daemon:
         evaluators = {
             group.key: GroupEvaluator(
                 group, self.store, external_labels=config.external_labels,
-                default_interval_ms=interval,
+                default_interval_ms=interval, resend_delay_ms=int(config.resend_delay),
+                max_samples=config.query_max_samples,
             )
             for group in rules.groups
         }
@@ -189,11 +225,13 @@ class Daemon:
                 families.setdefault(name, ExportedFamily(name, help_text, kind))
         slo_group_names = {g.key: slo.name for slo, g in zip(rules.slos, slo_groups, strict=True)}
         # -- end SLOs --
-        retention = longest_lookback_ms(exprs, self.store.lookback_ms) + 2 * interval
+        retention, longer = retention_by_name_ms(exprs, self.store.lookback_ms)
+        retention += 2 * interval
         return _Loaded(config, rules, evaluators, list(families.values()), keep, retention,
                        slo_evaluators, slo_group_names,
                        MeasuredBaselines(rules.improvements, self.store),
-                       measured_group_keys(rules))
+                       measured_group_keys(rules),
+                       {name: ms + 2 * interval for name, ms in longer.items()}, web=web)
 
     def reload(self) -> list[str]:
         """Load config and rules again; on any error keep the running ones and return the errors."""
@@ -225,7 +263,9 @@ class Daemon:
                 else:
                     slo_evaluator.from_state(before.to_state())
             self._loaded = loaded
+            self._apply_web(loaded)
             self.scrapes.keep_names = loaded.keep_names
+            self.notifier.apply(loaded.config)
             self._unschedule()
             self._schedule(loaded)
             self.metrics.config_last_reload_successful.set(1)
@@ -332,8 +372,16 @@ class Daemon:
         # -- end improvements --
         blobs.append((KIND_RULE_GROUP, rule_group_key(*evaluator.group.key),
                       evaluator.to_state()))
+        # -- Alertmanager (issue 6): due alerts queued, owed resolutions too, ledger saved --
+        self.notifier.send_alerts(result.alerts_to_send, t_ms)
+        if self.ready and (live := self._live_alerts()) is not None:
+            self.notifier.send_orphan_resolutions(live, t_ms)
+        blobs.append(self.notifier.state_blob())
+        # Hourly rollups (issue 5, exporter/rollups.py) for the report, in the same transaction.
+        slo_done = loaded.slo_evaluators.get(slo_name) if slo_name is not None else None
+        rollups = evaluation_rows(self.store, evaluator, slo_done, t_ms)
         # One transaction per evaluation: a kill never leaves the SLO and its alerts apart.
-        self.state.save_many(blobs, t_ms)
+        self.state.save_many(blobs, t_ms, rollups=rollups)
         self.metrics.rule_group_iterations.labels(name).inc()
         self.metrics.rule_group_duration.labels(name).observe(result.duration_s)
         self.metrics.rule_group_last_duration.labels(name).set(result.duration_s)
@@ -344,6 +392,15 @@ class Daemon:
             log.warning("event=rule_failed group=%r rule=%r error=%r", name, status.rule.name,
                         status.last_error)
         self._first_round_done(job_id)
+
+    def _live_alerts(self) -> list[Alert] | None:
+        """Every alert any rule holds (resolved ones included); None when another group's
+        evaluation changed its alerts meanwhile (the next evaluation tries again)."""
+        try:
+            return [a for e in self._loaded.evaluators.values() for s in e.alert_states
+                    if s is not None for a in list(s.active.values())]
+        except RuntimeError:
+            return None
 
     def _restore_groups(self) -> bool:
         """Load saved alert state into the evaluators; True when some alert was restored."""
@@ -442,24 +499,50 @@ class Daemon:
             self.metrics.rule_group_iterations_missed.labels(rest.rpartition(":")[2]).inc()
 
     def _housekeeping(self) -> None:
-        self.store.truncate(self.now_ms() - self._loaded.retention_ms)
+        now = self.now_ms()
+        self.store.truncate(now - self._loaded.retention_ms,
+                            {n: now - ms for n, ms in self._loaded.retention_by_name_ms.items()})
+        prune_rollups(self.state, self.now_ms(), int(self._loaded.config.rollup_retention))
         self.metrics.store_series.set(len(self.store))
         self.metrics.store_samples.set(self.store.sample_count())
 
     # -- web ---------------------------------------------------------------------------------
 
     def _routes(self, router: Router) -> None:
+        router.add("/", self._serve_overview)  # issue 7: the built-in overview page
         router.add("/metrics", self._serve_metrics)
         router.add("/-/healthy", lambda r: Response.text("value-exporter is Healthy.\n"))
         router.add("/-/ready", self._serve_ready)
-        router.add("/-/reload", self._serve_reload, ("POST", "PUT"))
+        router.add("/-/reload", self._serve_reload, ("POST",))  # changes state: POST only
         Api(self).register(router)
+
+    def _apply_web(self, loaded: _Loaded) -> None:
+        failures = self.metrics.http_tls_handshake_failures
+        apply_web_config(self.web, loaded.web, self.metrics.http_auth_failures,
+                         lambda reason: failures.labels(reason).inc())
 
     def _serve_metrics(self, request: Request) -> Response:
         # Always the text format: prometheus-client 0.26 escapes the colons of recording-rule
         # names in OpenMetrics sample lines (not in their HELP/TYPE lines), which would break
         # every `level:metric:operations` series. Scrapers all accept text 0.0.4.
         return Response(200, generate_latest(self.metrics.registry), TEXT_CONTENT_TYPE)
+
+    def _serve_overview(self, request: Request) -> Response:
+        # Issue 7: the page reads the same newest samples /metrics exports (exporter/overview.py).
+        loaded, now = self._loaded, self.now_ms()
+        snap = snapshot_store(self.store, page_series_names(loaded.rules), now)
+        failures = self.metrics.registry.get_sample_value
+        targets = [TargetRow(
+            s.name, s.job.job_name, s.target.url, s.health.state, s.health.last_scrape_ms,
+            s.health.last_duration_s, s.health.last_error,
+            sum(failures(SCRAPE_FAILURES, {"target": s.name, "reason": r}) or 0.0
+                for r in SCRAPE_FAILURE_REASONS),
+        ) for s in self.scrapes.scrapers()]
+        evaluated = any(e.last_evaluation_ms is not None for e in loaded.evaluators.values())
+        refresh_s = max(5, math.ceil(int(loaded.config.evaluation_interval) / 1000))
+        page = render_overview(build_overview(loaded.rules, snap, targets, evaluated=evaluated,
+                                              refresh_s=refresh_s))
+        return Response(200, page.encode("utf-8"), OVERVIEW_CONTENT_TYPE, dict(OVERVIEW_HEADERS))
 
     def _serve_ready(self, request: Request) -> Response:
         if self.ready:

@@ -96,6 +96,35 @@ class SelfMetrics:
             "SLO group_by values refused over series_limit, per evaluation that saw them.",
             [c.SLO_LABEL], registry=r,
         )
+        # -- Alertmanager notifier (issue 6, exporter/notify.py) -----------------------------
+        am = [c.ALERTMANAGER_LABEL]
+        self.notifications_sent = Counter(
+            _counter(c.NOTIFICATIONS_SENT), "Alerts sent successfully, by Alertmanager.", am,
+            registry=r)
+        self.notifications_errors = Counter(
+            _counter(c.NOTIFICATIONS_ERRORS), "Alerts whose sending failed, by Alertmanager.",
+            am, registry=r)
+        self.notifications_dropped = Counter(
+            _counter(c.NOTIFICATIONS_DROPPED),
+            "Alerts dropped: queue full, or sending failed to every Alertmanager.", registry=r)
+        self.notifications_queue_length = Gauge(
+            c.NOTIFICATIONS_QUEUE_LENGTH, "Alerts waiting in the notification queue.", registry=r)
+        self.notifications_queue_capacity = Gauge(
+            c.NOTIFICATIONS_QUEUE_CAPACITY, "Capacity of the notification queue.", registry=r)
+        self.notifications_alertmanagers = Gauge(
+            c.NOTIFICATIONS_ALERTMANAGERS, "Alertmanagers configured and active.", registry=r)
+        self.notification_latency = Histogram(
+            c.NOTIFICATION_LATENCY, "Time to send one batch of alerts, by Alertmanager.", am,
+            buckets=_DURATION_BUCKETS, registry=r)
+        # -- web endpoints (--web.config.file, exporter/web_auth.py) --------------------------
+        self.http_auth_failures = Counter(
+            _counter(c.HTTP_AUTH_FAILURES),
+            "Requests refused for missing or wrong basic auth credentials, by reason.",
+            [c.REASON_LABEL], registry=r)
+        self.http_tls_handshake_failures = Counter(
+            _counter(c.HTTP_TLS_HANDSHAKE_FAILURES),
+            "TLS handshakes that failed (client certificate missing or untrusted, ...), by reason.",
+            [c.REASON_LABEL], registry=r)
 
 
 def _counter(name: str) -> str:

@@ -256,11 +256,10 @@ def test_run_command_reload_on_sighup_and_clean_exit_on_sigterm(
             return "shop:routes:renamed" in body
 
         assert wait_until(renamed, 10)
-        started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-        # Bounded by the scrape timeout (500ms) plus the time to stop the web server.
-        assert time.monotonic() - started < 5
+        # A clean exit, not a speed check: the wait only guards against a hang (stopping is
+        # bounded by the scrape timeout plus the web server's shutdown, well under a second).
+        assert proc.wait(timeout=30) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
