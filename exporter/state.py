@@ -28,10 +28,8 @@ through `on_write_failure`, and never stops evaluation.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
-import math
 import os
 import sqlite3
 import threading
@@ -40,6 +38,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
+
+from exporter import state_file, state_rollups
+from exporter.state_file import MIGRATIONS as MIGRATIONS  # re-exported: the schema's history
+from exporter.state_file import SCHEMA_VERSION as SCHEMA_VERSION
+from exporter.state_rollups import RollupRow as RollupRow  # re-exported: callers import it here
 
 log = logging.getLogger("value_exporter.state")
 
@@ -52,62 +55,7 @@ FAILURE_LOG_EVERY_S = 60.0
 # Kinds in use (a kind names what wrote the blob; keys are unique within a kind).
 KIND_RULE_GROUP = "rule_group"  # GroupEvaluator.to_state(), key: rule_group_key(file, name)
 KIND_SLO = "slo"  # SLOEvaluator.to_state(), key: the SLO name
-
-# Schema migrations, applied in order inside one transaction each; never edit a released one,
-# append. Notification delivery state (issue 6) may stay a blob kind ("delivery"); CSI
-# baselines are a blob kind. Hourly rollups (issue 5, exporter/rollups.py) have their own table:
-# one row per (metric name, series text, hour), the hour being (hour_ms, hour_ms + 1h] as in the
-# SLO buckets, so `last` is what Prometheus returns at the hour's end.
-MIGRATIONS: tuple[tuple[int, str, str], ...] = (
-    (1, "opaque state blobs and store metadata", """
-        CREATE TABLE state (
-            kind TEXT NOT NULL,
-            key TEXT NOT NULL,
-            updated_at_ms INTEGER NOT NULL,
-            json TEXT NOT NULL,
-            PRIMARY KEY (kind, key)
-        ) WITHOUT ROWID;
-        CREATE TABLE meta (
-            name TEXT PRIMARY KEY,
-            value TEXT NOT NULL
-        ) WITHOUT ROWID;
-    """),
-    (2, "hourly rollups of value, journey, improvement, parameter and SLO series", """
-        CREATE TABLE rollup_hourly (
-            name TEXT NOT NULL,
-            series TEXT NOT NULL,
-            hour_ms INTEGER NOT NULL,
-            labels TEXT NOT NULL,
-            last REAL NOT NULL,
-            last_ms INTEGER NOT NULL,
-            min REAL NOT NULL,
-            max REAL NOT NULL,
-            sum REAL NOT NULL,
-            count INTEGER NOT NULL,
-            PRIMARY KEY (name, series, hour_ms)
-        ) WITHOUT ROWID;
-        CREATE INDEX rollup_hourly_hour ON rollup_hourly (hour_ms);
-    """),
-)
-SCHEMA_VERSION = MIGRATIONS[-1][0]
-_VERSION_TABLE = """
-    CREATE TABLE IF NOT EXISTS schema_version (
-        version INTEGER PRIMARY KEY,
-        description TEXT NOT NULL,
-        applied_at_ms INTEGER NOT NULL
-    )
-"""
-_META_LAST_SAVED = "last_saved_ms"
-_META_CREATED = "created_at_ms"
-
-
-class _Unusable(Exception):
-    """The database file cannot be used; `corrupt` says whether to move it aside."""
-
-    def __init__(self, reason: str, *, corrupt: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.corrupt = corrupt
+# Schema, migrations and opening checks: exporter/state_file.py; rollups: state_rollups.py.
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,34 +64,6 @@ class StoredState:
 
     updated_at_ms: int
     data: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class RollupRow:
-    """One series' samples in one hour (hour_ms, hour_ms + 1h]: last, min, max, sum, count."""
-
-    name: str
-    series: str  # canonical text, `name{a="b"}`
-    labels: Mapping[str, str]
-    hour_ms: int
-    last: float
-    last_ms: int
-    min: float
-    max: float
-    sum: float
-    count: int
-
-
-# An hour already holding a later sample ignores a repeated write (an evaluation saved twice).
-_ROLLUP_UPSERT = """
-    INSERT INTO rollup_hourly (name, series, hour_ms, labels, last, last_ms, min, max, sum, count)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (name, series, hour_ms) DO UPDATE SET
-        last = excluded.last, last_ms = excluded.last_ms,
-        min = min(rollup_hourly.min, excluded.min), max = max(rollup_hourly.max, excluded.max),
-        sum = rollup_hourly.sum + excluded.sum, count = rollup_hourly.count + excluded.count
-    WHERE excluded.last_ms > rollup_hourly.last_ms
-"""
 
 
 def rule_group_key(file: str, name: str) -> str:
@@ -171,7 +91,7 @@ class StateStore:
         self._suppressed = 0
         self._last_failure_log = 0.0
         self._closed = False
-        self._inode = _inode(path) if status != "read-only" else None
+        self._inode = state_file.inode(path) if status != "read-only" else None
 
     # -- opening -----------------------------------------------------------------------
 
@@ -189,7 +109,7 @@ class StateStore:
         except OSError as exc:
             return cls._memory(f"state_dir not usable: {exc.strerror or exc}", on_write_failure,
                                folder)
-        if not _acquire(lock_file, lock_timeout_s):
+        if not state_file.acquire(lock_file, lock_timeout_s):
             lock_file.close()
             return cls._memory(f"{folder / LOCK_NAME} is held by another process for "
                                f"{lock_timeout_s:g}s (another value-exporter on this state_dir?)",
@@ -197,19 +117,22 @@ class StateStore:
         existed = path.exists() and path.stat().st_size > 0
         try:
             try:
-                conn, previous = _open_checked(path, lock_timeout_s, clock)
+                conn, previous = state_file.open_checked(path, lock_timeout_s, clock,
+                                                      WRITE_BUSY_TIMEOUT_MS)
                 status = "opened" if existed else "created"
-            except _Unusable as exc:
+            except state_file.Unusable as exc:
                 if not exc.corrupt:
                     raise
-                moved = _move_aside(path, clock)
-                conn, previous = _open_checked(path, lock_timeout_s, clock)
+                moved = state_file.move_aside(path, clock)
+                conn, previous = state_file.open_checked(path, lock_timeout_s, clock,
+                                                      WRITE_BUSY_TIMEOUT_MS)
                 status = "rebuilt"
                 log.error("event=state_rebuilt path=%s reason=%r moved_to=%s", path, exc.reason,
                           moved)
-        except (_Unusable, sqlite3.Error, OSError) as exc:
+        except (state_file.Unusable, sqlite3.Error, OSError) as exc:
             lock_file.close()
-            reason = exc.reason if isinstance(exc, _Unusable) else f"{type(exc).__name__}: {exc}"
+            reason = (exc.reason if isinstance(exc, state_file.Unusable)
+                      else f"{type(exc).__name__}: {exc}")
             return cls._memory(reason, on_write_failure, folder)
         log.info("event=state_opened path=%s status=%s schema_version=%d last_saved_ms=%s",
                  path, status, SCHEMA_VERSION, previous)
@@ -235,7 +158,7 @@ class StateStore:
         except sqlite3.Error:
             conn.close()
             return None
-        if not {"schema_version", "rollup_hourly"} <= tables:
+        if not {"schema_version", state_rollups.TABLE} <= tables:
             conn.close()
             return None
         return cls(conn, path=Path(path), lock_file=None, status="read-only",
@@ -244,8 +167,8 @@ class StateStore:
     @classmethod
     def memory(cls, on_write_failure: Callable[[], None] | None = None) -> StateStore:
         """A store that keeps nothing across restarts (tests, or when the file is unusable)."""
-        conn = _connect(":memory:", 0)
-        _migrate(conn, time.time)
+        conn = state_file.connect(":memory:", 0)
+        state_file.migrate(conn, time.time)
         return cls(conn, path=None, lock_file=None, status="memory", previous_saved_ms=None,
                    on_write_failure=on_write_failure)
 
@@ -294,31 +217,10 @@ class StateStore:
 
         Unreadable rows (bad label JSON, a non-number) are left out and logged, never raised.
         """
-        out: list[RollupRow] = []
         with self._lock:
             if self._closed:
-                return out
-            try:
-                rows = [r for name in sorted(set(names)) for r in self._conn.execute(
-                    "SELECT name, series, hour_ms, labels, last, last_ms, min, max, sum, count "
-                    "FROM rollup_hourly WHERE name = ? AND hour_ms >= ? AND hour_ms < ? "
-                    "ORDER BY series, hour_ms", (name, start_ms, end_ms))]
-            except sqlite3.Error as exc:
-                log.error("event=rollup_read_failed error=%r", str(exc))
-                return out
-        for row in rows:
-            try:
-                labels = json.loads(row[3])
-                if not isinstance(labels, dict):
-                    raise TypeError("labels are not an object")
-                out.append(RollupRow(str(row[0]), str(row[1]), {str(k): str(v) for k, v in
-                                                                labels.items()},
-                                     int(row[2]), float(row[4]), int(row[5]), float(row[6]),
-                                     float(row[7]), float(row[8]), int(row[9])))
-            except (TypeError, ValueError) as exc:
-                log.warning("event=rollup_row_unreadable series=%r hour_ms=%r error=%r",
-                            row[1], row[2], str(exc))
-        return out
+                return []
+            return state_rollups.read(self._conn, names, start_ms, end_ms)
 
     def prune_rollups(self, before_ms: int) -> int:
         """Delete rollup hours that start before `before_ms`; returns how many rows went."""
@@ -326,12 +228,10 @@ class StateStore:
             if self._closed:
                 return 0
             try:
-                cursor = self._conn.execute("DELETE FROM rollup_hourly WHERE hour_ms < ?",
-                                            (before_ms,))
+                return state_rollups.prune(self._conn, before_ms)
             except sqlite3.Error as exc:
                 self._failed(f"prune rollups: {type(exc).__name__}: {exc}")
                 return 0
-            return cursor.rowcount
 
     def last_saved_ms(self) -> int | None:
         """The evaluation time of the latest successful save (this run or the previous one)."""
@@ -370,9 +270,7 @@ class StateStore:
                 bad += 1
                 self._failed(f"kind={kind} key={key!r} not JSON: {exc}")
         gone = list(delete)
-        hours = [(r.name, r.series, r.hour_ms, json.dumps(dict(r.labels), sort_keys=True),
-                  r.last, r.last_ms, r.min, r.max, r.sum, r.count)
-                 for r in rollups if all(map(math.isfinite, (r.last, r.min, r.max, r.sum)))]
+        hours = state_rollups.encode(rollups)
         with self._lock:
             if self._closed:
                 return False
@@ -385,11 +283,11 @@ class StateStore:
                         "ON CONFLICT (kind, key) DO UPDATE SET "
                         "updated_at_ms = excluded.updated_at_ms, json = excluded.json", rows)
                     self._conn.executemany("DELETE FROM state WHERE kind = ? AND key = ?", gone)
-                    self._conn.executemany(_ROLLUP_UPSERT, hours)
+                    state_rollups.upsert(self._conn, hours)
                     self._conn.execute(
                         "INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) "
                         "DO UPDATE SET value = max(CAST(value AS INTEGER), excluded.value)",
-                        (_META_LAST_SAVED, t_ms))
+                        (state_file.META_LAST_SAVED, t_ms))
                     self._conn.execute("COMMIT")
                 except BaseException:
                     with contextlib.suppress(sqlite3.Error):
@@ -410,16 +308,18 @@ class StateStore:
         """A database file deleted (or replaced) while running: the open connection would keep
         writing to the unlinked file, lost at the next start, so open a new one at the path.
         Every evaluation saves its whole state, so the new file is complete within one round."""
-        if self._inode is None or self.path is None or _inode(self.path) == self._inode:
+        if (self._inode is None or self.path is None
+                or state_file.inode(self.path) == self._inode):
             return
         try:
-            conn, _ = _open_checked(self.path, WRITE_BUSY_TIMEOUT_MS / 1000, time.time)
-        except (_Unusable, sqlite3.Error, OSError) as exc:
+            conn, _ = state_file.open_checked(self.path, WRITE_BUSY_TIMEOUT_MS / 1000, time.time,
+                                              WRITE_BUSY_TIMEOUT_MS)
+        except (state_file.Unusable, sqlite3.Error, OSError) as exc:
             self._failed(f"state database deleted while running, not recreated: {exc}")
             return
         with contextlib.suppress(sqlite3.Error):
             self._conn.close()
-        self._conn, self._inode = conn, _inode(self.path)
+        self._conn, self._inode = conn, state_file.inode(self.path)
         log.error("event=state_recreated path=%s reason=%r", self.path,
                   "the database file was deleted or replaced while running")
 
@@ -455,140 +355,6 @@ class StateStore:
 
 
 # -- helpers ---------------------------------------------------------------------------
-
-
-def _inode(path: Path | None) -> tuple[int, int] | None:
-    """The file's identity (device, inode), or None when it is missing or in memory."""
-    if path is None:
-        return None
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
-
-
-def _acquire(lock_file: TextIO, timeout_s: float) -> bool:
-    # flock (not fcntl record locks): held per open file, released by the kernel when the
-    # process dies, even by SIGKILL, so a restart after a crash never waits.
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.05)
-
-
-def _connect(target: str, busy_timeout_s: float) -> sqlite3.Connection:
-    # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT), so one
-    # save is exactly one transaction. check_same_thread=False: the store's lock serialises.
-    conn = sqlite3.connect(target, timeout=busy_timeout_s, isolation_level=None,
-                           check_same_thread=False)
-    return conn
-
-
-def _open_checked(path: Path, lock_timeout_s: float,
-                  clock: Callable[[], float]) -> tuple[sqlite3.Connection, int | None]:
-    """Connect, verify, migrate; returns the connection and the previous run's last save."""
-    try:
-        conn = _connect(str(path), lock_timeout_s)
-    except sqlite3.Error as exc:
-        raise _Unusable(f"cannot open: {exc}", corrupt=False) from None
-    try:
-        # Checks first, read-only: a file we refuse must leave this function unchanged.
-        result = _pragma(conn, "integrity_check")
-        if result != "ok":
-            raise _Unusable(f"integrity_check: {result}", corrupt=True)
-        _check_ownership(conn)
-        mode = _pragma(conn, "journal_mode=WAL")
-        if mode != "wal":
-            log.warning("event=state_no_wal path=%s journal_mode=%s hint=%r", path, mode,
-                        "state_dir must be on a local disk; SQLite's WAL fails on network "
-                        "file systems")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        _migrate(conn, clock)
-        conn.execute(f"PRAGMA busy_timeout={WRITE_BUSY_TIMEOUT_MS}")
-        row = conn.execute("SELECT value FROM meta WHERE name = ?", (_META_LAST_SAVED,)).fetchone()
-        return conn, int(row[0]) if row is not None else None
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        name = getattr(exc, "sqlite_errorname", "")
-        text = f"{name or type(exc).__name__}: {exc}"
-        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-            raise _Unusable(f"database is locked by another process ({text})",
-                            corrupt=False) from None
-        # Not a database, malformed, or an error that is not an operational one (I/O, full
-        # disk, read-only, cannot open): only a broken file is moved aside.
-        corrupt = name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or not isinstance(
-            exc, sqlite3.OperationalError)
-        raise _Unusable(text, corrupt=corrupt) from None
-    except BaseException:
-        conn.close()
-        raise
-
-
-def _pragma(conn: sqlite3.Connection, pragma: str) -> str:
-    rows = conn.execute(f"PRAGMA {pragma}").fetchall()
-    return "; ".join(str(r[0]) for r in rows[:5])
-
-
-def _check_ownership(conn: sqlite3.Connection) -> None:
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if tables and "schema_version" not in tables:
-        # Someone else's database in our file: keep it (moved aside) rather than write into it.
-        raise _Unusable(f"not a value-exporter state database (tables: {sorted(tables)})",
-                        corrupt=True)
-    if "schema_version" in tables:
-        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
-        if row[0] is not None and int(row[0]) > SCHEMA_VERSION:
-            raise _Unusable(f"schema version {row[0]} is newer than this build's "
-                            f"{SCHEMA_VERSION} (a downgrade?); the file is left untouched",
-                            corrupt=False)
-
-
-def _migrate(conn: sqlite3.Connection, clock: Callable[[], float]) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute(_VERSION_TABLE)
-        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
-        current = int(row[0]) if row[0] is not None else 0
-        now_ms = int(clock() * 1000)
-        for version, description, sql in MIGRATIONS:
-            if version <= current:
-                continue
-            for statement in sql.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute("INSERT INTO schema_version VALUES (?, ?, ?)",
-                         (version, description, now_ms))
-            if version == 1:
-                conn.execute("INSERT INTO meta VALUES (?, ?)", (_META_CREATED, str(now_ms)))
-        conn.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute("ROLLBACK")
-        raise
-
-
-def _move_aside(path: Path, clock: Callable[[], float]) -> Path:
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(clock()))
-    target = path.with_name(f"{path.name}.corrupt-{stamp}")
-    n = 1
-    while target.exists():
-        n += 1
-        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
-    os.replace(path, target)
-    # The WAL belongs to the bad file (keep it beside it for a post-mortem); the shared-memory
-    # index is rebuilt from the WAL, so it goes.
-    wal = path.with_name(path.name + "-wal")
-    if wal.exists():
-        os.replace(wal, target.with_name(target.name + "-wal"))
-    with contextlib.suppress(FileNotFoundError):
-        path.with_name(path.name + "-shm").unlink()
-    return target
 
 
 def _decode(kind: str, key: str, t_ms: int, text: str) -> StoredState | None:
