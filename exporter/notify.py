@@ -26,7 +26,13 @@ from exporter.config import DEFAULT_NOTIFICATION_QUEUE_CAPACITY, AlertmanagerCon
 from exporter.labels import Labels
 from exporter.notify_delivery import DELIVERY_KEY, KIND_DELIVERY, DeliveryLedger, Notification
 from exporter.rules.model import AlertingRule
-from exporter.scrape_http import USER_AGENT, FetchError, _Adapter, auth_header, configure_tls
+from exporter.scrape_http import (
+    USER_AGENT,
+    FetchError,
+    TLSServerNameAdapter,
+    auth_header,
+    configure_tls,
+)
 from exporter.selfmetrics import SelfMetrics
 from exporter.state import StateStore
 
@@ -76,7 +82,7 @@ class AlertmanagerClient:
         self.timeout_s = config.timeout / 1000
         session = requests.Session()
         session.trust_env = False  # as for scrapes: no proxy variables or .netrc unless told
-        session.mount("https://", _Adapter(config.http.tls_config.server_name))
+        session.mount("https://", TLSServerNameAdapter(config.http.tls_config.server_name))
         configure_tls(session, config.http.tls_config)
         session.headers.update({"User-Agent": USER_AGENT, "Content-Type": "application/json"})
         self._session = session

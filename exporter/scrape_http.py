@@ -167,8 +167,14 @@ class _HTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
 
 
-class _Adapter(HTTPAdapter):
-    """Watched connections; certificates checked against `server_name` when set."""
+class TLSServerNameAdapter(HTTPAdapter):
+    """A requests adapter for scrapes and Alertmanager posts: no retries, and TLS (SNI and the
+    certificate's host name) checked against `server_name` when set, as Prometheus's
+    `tls_config.server_name`.
+
+    Its connections report their socket to a running scrape deadline (`_Watchdog`), which can
+    cut a body that trickles past the timeout; outside a scrape that report is a no-op.
+    """
 
     def __init__(self, server_name: str | None = None) -> None:
         self._server_name = server_name
@@ -202,8 +208,8 @@ class HTTPFetcher:
         # Prometheus ignores proxy variables and .netrc unless told otherwise; so do we.
         session.trust_env = False
         session.max_redirects = MAX_REDIRECTS
-        session.mount("https://", _Adapter(job.http.tls_config.server_name))
-        session.mount("http://", _Adapter())
+        session.mount("https://", TLSServerNameAdapter(job.http.tls_config.server_name))
+        session.mount("http://", TLSServerNameAdapter())
         configure_tls(session, job.http.tls_config)
         session.headers.clear()
         session.headers.update({
