@@ -33,6 +33,7 @@ from exporter.dashboards_panels import (
 from exporter.durations import format_duration
 from exporter.rules.journey_model import Improvement, Journey
 from exporter.rules.model import RuleSet
+from exporter.units import is_share
 from exporter.value import shorthand_series
 
 # Series from the SLOs carry `service` and `slo`; journeys, improvements and hand-written value
@@ -205,8 +206,7 @@ def _unit(name: str, unit: str) -> str:
     if unit == "seconds":
         return "s"
     if unit == "ratio":
-        # "N per 1,000 orders" is a rate, not a share: showing it in percent would mislead.
-        return "none" if "_per_" in name else "percentunit"
+        return "percentunit" if is_share(name, unit) else "none"
     if unit.isalpha() and unit.isupper() and len(unit) == 3:
         return currency_unit(unit)
     return "none"

@@ -22,6 +22,7 @@ from exporter.rules.value_model import ValueMetric
 from exporter.slo_series import objective
 from exporter.slo_windows import window_label, window_name
 from exporter.store import SeriesStore
+from exporter.units import is_share
 from exporter.value import shorthand_series
 
 LabelDict = Mapping[str, str]
@@ -239,8 +240,8 @@ def value_card(metric: ValueMetric, rules: RuleSet, snap: Snapshot) -> ValueCard
     """A value metric: a shorthand's last-hour and window figures, or a custom metric's own."""
     sh = metric.shorthand
     if sh is None:
-        # `incidents_per_1000_orders` is dimensionless but no fraction: show it as a number.
-        unit = "number" if metric.unit == "ratio" and "_per_" in metric.name else metric.unit
+        unit = "number" if metric.unit == "ratio" and not is_share(metric.name, metric.unit) \
+            else metric.unit
         figures = tuple(_figure("now", metric.name, dict(s.labels), s.value, unit)
                         for s in snap.select(metric.name, {}))
         if not figures:

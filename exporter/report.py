@@ -20,7 +20,7 @@ from exporter.promql.parse import parse_expr
 from exporter.rules.journey_model import Improvement, Journey
 from exporter.rules.model import RuleSet
 from exporter.rules.slo_model import SLO
-from exporter.units import format_unit, infer_unit
+from exporter.units import format_unit, infer_unit, is_share
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -356,7 +356,10 @@ def build_report(rules: RuleSet, source: Source, period: Period, now_ms: int) ->
             picked = _pick(series, metric.name)
             values = [v for s in picked
                       for _, v in _within(s.points, period.start_ms, period.data_end_ms, False)]
-            others.append(OtherValue(metric.name, metric.help, metric.unit, metric.owner,
+            # A dimensionless rate that is no share (per 1,000 orders) is shown as a number.
+            unit = metric.unit if is_share(metric.name, metric.unit) or metric.unit != "ratio" \
+                else ""
+            others.append(OtherValue(metric.name, metric.help, unit, metric.owner,
                                      sum(values) / len(values) if values else None))
             continue
         if sh.kind not in MONEY_KINDS or sh.slo not in slos:

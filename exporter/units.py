@@ -88,6 +88,12 @@ def format_unit(unit: Unit) -> str:
     return f"{text}/{'*'.join(den)}"
 
 
+def is_share(name: str, unit: str) -> bool:
+    """Whether a value metric is a share to show in percent: dimensionless and not a rate
+    named `..._per_...` (incidents per 1,000 orders is dimensionless but no fraction)."""
+    return unit == "ratio" and "_per_" not in name
+
+
 def currency(unit: Unit | None) -> str | None:
     """The currency code when the unit is exactly one currency (`EUR`), else None."""
     if unit and len(unit) == 1 and unit[0][1] == 1 and _CURRENCY_RE.fullmatch(unit[0][0]):

@@ -486,6 +486,10 @@ def test_demo_month_report_figures(demo_month: DemoRun, shop_rules: RuleSet) -> 
     assert others["itsm:change_failure:ratio_rate1d"] == pytest.approx(1 / 8)
     assert others["itsm:incidents_per_1000_orders:ratio_rate1d"] == pytest.approx(
         1000 * sum(INCIDENT_RATES.values()) / 0.5)
+    # A rate per 1,000 orders is no share: shown as a plain number, never in percent.
+    units = {o.name: o.unit for o in report.others}
+    assert units["itsm:incidents_per_1000_orders:ratio_rate1d"] == ""
+    assert units["itsm:change_failure:ratio_rate1d"] == "ratio"
     # Mean time to restore: the incident mix weighted by each severity's mean restore time.
     mttr = sum(r * mean_restore_seconds(s) for s, r in INCIDENT_RATES.items()) / \
         sum(INCIDENT_RATES.values())

@@ -14,6 +14,7 @@ from exporter.units import (
     currency,
     format_unit,
     infer_unit,
+    is_share,
     metric_unit,
     money_per,
     parse_unit,
@@ -166,3 +167,13 @@ def test_declared_unit_must_match_a_known_expression_unit(
         load_rule_files([path])
     assert info.value.lines() == [
         f'{path}:7:11: value "{name}": {problem}; expected the declared unit']
+
+
+@pytest.mark.parametrize(("name", "unit", "share"), [
+    pytest.param("itsm:change_failure:ratio_rate1d", "ratio", True, id="fraction"),
+    pytest.param("itsm:incidents_per_1000_orders:ratio_rate1d", "ratio", False, id="per-1000"),
+    pytest.param("checkout:revenue_eur:sum1h", "EUR", False, id="money"),
+])
+def test_is_share_tells_percentages_from_plain_rates(name: str, unit: str, share: bool) -> None:
+    """Only a dimensionless value that is not a `_per_` rate is shown in percent."""
+    assert is_share(name, unit) is share
