@@ -248,8 +248,11 @@ open). Memory after 10 simulated minutes drives the daemon's own scrape, rule-gr
 render and housekeeping jobs on a fake clock in a fresh process (no real waiting); its peer
 figure is Prometheus's resident memory after its measured cycles. The evaluation rows time
 benchmarks/bench_engine.py's 20 rules, each reading every stored series, in-process. Parse rows
-include quoted UTF-8 names; the cycle target gives those families legacy names, as the
-sidecar's scrape refuses UTF-8 label names (Prometheus 3 accepts them).
+and the cycle target include quoted UTF-8 metric and label names (`{{"svc.cache.hits.N",
+"cache.tier"="l1"}}`), which both sides accept (Prometheus 3's default utf8 name validation).
+The rule sets are still drawn from the legacy-name variant of the exposition (run_all.py,
+simulate.py); they read none of the cache families, so every rule reads series the target
+serves.
 
 {table}
 

@@ -39,8 +39,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, required=True)
     args = parser.parse_args()
-    # Legacy names only: the sidecar's scrape refuses UTF-8 label names (Prometheus 3 takes them).
-    server = serve(generate(args.series, utf8_names=False).text.encode())
+    # Quoted UTF-8 names included: both the sidecar and Prometheus 3 take them by default.
+    server = serve(generate(args.series).text.encode())
     print(server.server_address[1], flush=True)
     server.serve_forever()
 

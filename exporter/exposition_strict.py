@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from exporter.exposition import (
+from exporter.exposition_fast import (
     OM_FAST_STRICT,
     PAIRS,
     TEXT_FAST,

@@ -197,4 +197,7 @@ def apply_relabel(configs: Sequence[RelabelConfig], labels: Labels) -> Labels | 
         return labels
     if not d:
         return None  # Prometheus drops a sample whose relabelled label set is empty
-    return tuple(sorted(d.items()))
+    # Unchanged labels keep their pair objects, which other series share.
+    before = {p[0]: p for p in labels}
+    return tuple(sorted(p if (p := before.get(k)) is not None and p[1] == v else (k, v)
+                        for k, v in d.items()))

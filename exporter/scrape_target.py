@@ -10,28 +10,31 @@ counter increment and one log line.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Final
+from operator import itemgetter
+from typing import Any, Final
 
 from exporter import conventions as c
 from exporter.config_scrape import ScrapeJob, ScrapeTarget
-from exporter.exposition import ExpositionError, parse_exposition
+from exporter.exposition import ExpositionError, Miss, parse_exposition
 from exporter.labels import METRIC_NAME, STALE_NAN, Labels
-from exporter.relabel import apply_relabel
 from exporter.scrape_http import FetchError, HTTPFetcher, media_type
+from exporter.scrape_series import (
+    DROPPED_SAMPLE,
+    Dropped,
+    SeriesCache,
+    check_labels,
+    mutate_labels,
+)
 from exporter.selfmetrics import SelfMetrics
-from exporter.store import MetricMetadata, SeriesStore
+from exporter.store import MetricMetadata, Series, SeriesStore, append_sample
 
 log = logging.getLogger("value_exporter.scrape")
 
 TargetKey = tuple[str, str, Labels]  # job name, address, target labels
 
-# Names the store and /metrics can carry (Prometheus's legacy validation scheme).
-_METRIC_NAME_RE: Final = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-_LABEL_NAME_RE: Final = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 # What Prometheus's scrape loop says about its synthetic series.
 _REPORT_HELP: Final = {
     c.UP: "Health of the scrape target. 1 means the target is healthy, 0 if the scrape failed.",
@@ -103,12 +106,16 @@ def count_sample_lines(body: bytes) -> int:
     return max(lines - comments - blanks, 0)
 
 
+# What a scrape hands on: a stored series, or final labels not yet stored (a new series).
+_Out = tuple[Series | Labels, float, int | None]
+
+
 @dataclass
 class _Carry:
     """State a scraper hands to its replacement when only its config changed (a reload)."""
 
-    prev: set[Labels]
-    known: set[Labels]
+    prev: set[Series]
+    known: set[Series]
     health: TargetHealth
     last_t_ms: int | None
 
@@ -118,7 +125,8 @@ class TargetScraper:
 
     def __init__(self, target: ScrapeTarget, job: ScrapeJob, store: SeriesStore,
                  metrics: SelfMetrics, *, keep_names: frozenset[str] | None,
-                 meta: Labels = ()) -> None:
+                 meta: Labels = (), series_cache: bool = True,
+                 legacy_names: bool = False) -> None:
         self.target = target
         self.job = job
         self.store = store
@@ -129,9 +137,12 @@ class TargetScraper:
         self._fetcher = HTTPFetcher(job)
         self._lock = threading.Lock()
         self._closed = False
-        self._prev: set[Labels] = set()  # series the last successful scrape wrote, no own ts
-        self._known: set[Labels] = set()  # series seen before, for scrape_series_added
-        self._cache: dict[Labels, Labels | None] = {}  # scraped labels -> stored (None: dropped)
+        self._prev: set[Series] = set()  # series the last successful scrape wrote, no own ts
+        self._known: set[Series] = set()  # series seen before, for scrape_series_added
+        self._unstored: set[Labels] = set()  # ... and those a sample_limit failure saw
+        # None: the plain path, every line parsed and relabelled (tests compare the two).
+        self._cache = SeriesCache() if series_cache else None
+        self.legacy_names = legacy_names
         self._health = TargetHealth()
         self._last_t_ms: int | None = None
         self._target_pairs = tuple(p for p in target.labels if not p[0].startswith("__"))
@@ -149,6 +160,10 @@ class TargetScraper:
     def key(self) -> TargetKey:
         """Job, address and target labels: what a reload compares to keep this scraper."""
         return (self.job.job_name, self.target.address, self.target.labels)
+
+    def cached_series(self) -> int:
+        """Series texts in the scrape cache (kept or dropped by relabelling)."""
+        return 0 if self._cache is None else len(self._cache)
 
     @property
     def health(self) -> TargetHealth:
@@ -180,7 +195,7 @@ class TargetScraper:
             if stale and self._last_t_ms is not None:
                 now = int(time.time() * 1000) if t_ms is None else t_ms
                 ts = max(now, self._last_t_ms + 1)
-                for labels in (*self._prev, *self._report_labels.values()):
+                for labels in (*(s.labels for s in self._prev), *self._report_labels.values()):
                     self.store.append(labels, ts, STALE_NAN)
                 self._prev = set()
             self._fetcher.close()
@@ -208,7 +223,8 @@ class TargetScraper:
                 # An empty body is an empty scrape to Prometheus, whatever its Content-Type.
                 return self._succeed(t_ms, start, [], 0)
             media = media_type(fetched.content_type, self.job.fallback_scrape_protocol)
-            parsed = parse_exposition(fetched.body, media, keep_names=self.keep_names)
+            parsed = parse_exposition(fetched.body, media, keep_names=self.keep_names,
+                                      refs=None if self._cache is None else self._cache.refs)
             if self.keep_names is not None and not parsed.samples:
                 # The name filter reads no line of other families, so a body that is not an
                 # exposition at all (an HTML error page, garbage) would pass as empty. When
@@ -225,100 +241,100 @@ class TargetScraper:
             total = max(count_sample_lines(fetched.body), len(parsed.samples))
         self._store_metadata(parsed.metadata)
         honor_ts = self.job.honor_timestamps
-        out: list[tuple[Labels, float, int | None]] = []
-        cache, new_cache = self._cache, {}
-        for i, (raw, value, ts) in enumerate(parsed.samples):
-            if raw in cache:
-                final = cache[raw]
+        samples = parsed.samples
+        firsts = list(map(_first, samples))
+        kinds = set(map(type, firsts))
+        # Cache hits (stored series, or Dropped for texts relabelling drops) stay as they are,
+        # in C; only label sets (the plain path, new series texts) are relabelled and checked.
+        hits: set[object] = set(firsts) if tuple not in kinds else {
+            x for x in firsts if type(x) is not tuple}
+        todo = [] if tuple not in kinds else [i for i, x in enumerate(firsts) if type(x) is tuple]
+        del firsts
+        out: list[Any] = list(samples)
+        new: list[tuple[Miss, Labels | None]] = []  # cache entries to add, with final labels
+        misses = iter(parsed.misses)
+        miss = next(misses, None)
+        dropped = Dropped in kinds
+        for i in todo:
+            item, value, ts = samples[i]
+            final = mutate_labels(item, self._target_pairs, self.job.honor_labels,
+                                  self.job.metric_relabel_configs)
+            problem = None if final is None else check_labels(final, self.job.limits,
+                                                              self.legacy_names)
+            if problem is not None:
+                counted = i + 1 if self.keep_names is None else total
+                added = sum(1 for x in out[:i] if type(x[0]) is not Dropped)
+                return self._fail(t_ms, start, *problem, total=counted, added=added)
+            while miss is not None and miss[0] < i:
+                miss = next(misses, None)
+            if miss is not None and miss[0] == i:
+                new.append((miss, final))
+            if final is None:
+                out[i] = DROPPED_SAMPLE
+                dropped = True
             else:
-                # Only new label sets are relabelled and checked; the rest reuse the verdict.
-                final = self._mutate(raw)
-                problem = None if final is None else self._check_labels(final)
-                if problem is not None:
-                    counted = i + 1 if self.keep_names is None else total
-                    return self._fail(t_ms, start, *problem, total=counted, added=len(out))
-            new_cache[raw] = final
-            if final is not None:
-                out.append((final, value, ts if honor_ts else None))
-        self._cache = new_cache
+                out[i] = (final, value, ts)
+        if dropped:
+            out = [x for x in out if type(x[0]) is not Dropped]
+        if not honor_ts:
+            out = [(item, value, None) for item, value, _ in out]
         limit = self.job.limits.sample_limit
         if limit and len(out) > limit:
             # Prometheus counts the series the first `limit` appends created before failing.
-            known = self._known
-            added = len({s[0] for s in out[:limit] if s[0] not in known})
-            self._known |= {s[0] for s in out}
+            known, unstored = self._known, self._unstored
+            first = {self._labels_of(x[0]) for x in out[:limit]}
+            added = len({labels for labels in first if labels not in unstored
+                         and self.store.get(labels) not in known})
+            # Known from now on (Prometheus's head keeps the series after the rollback); the
+            # store gets nothing, so remember their labels until a scrape succeeds.
+            unstored.update(self._labels_of(x[0]) for x in out)
             return self._fail(t_ms, start, "sample_limit", "sample limit exceeded",
                               total=total, added=len(out), series_added=added)
-        return self._succeed(t_ms, start, out, total)
+        return self._succeed(t_ms, start, out, total, hits, new)
 
-    def _mutate(self, raw: Labels) -> Labels | None:
-        """Target labels attached as Prometheus's mutateSampleLabels does, then relabelled."""
-        d = dict(raw)
-        if self.job.honor_labels:
-            for name, value in self._target_pairs:
-                d.setdefault(name, value)
-        else:
-            conflicts = [(n, d[n]) for n, _ in self._target_pairs if d.get(n, "")]
-            d.update(self._target_pairs)
-            # Shorter names first, so exported_exported_x never shadows exported_x.
-            for name, value in sorted(conflicts, key=lambda p: len(p[0])):
-                new = name
-                while True:
-                    new = "exported_" + new
-                    if not d.get(new, ""):
-                        d[new] = value
-                        break
-        labels = tuple(sorted((k, v) for k, v in d.items() if v != ""))
-        return apply_relabel(self.job.metric_relabel_configs, labels)
+    @staticmethod
+    def _labels_of(item: Series | Labels) -> Labels:
+        return item.labels if isinstance(item, Series) else item
 
-    def _check_labels(self, labels: Labels) -> tuple[str, str] | None:
-        """Prometheus's per-series checks on a new series: (reason, message) or None."""
-        name = ""
-        for k, v in labels:
-            if k == METRIC_NAME:
-                name = v
-            elif not _LABEL_NAME_RE.fullmatch(k):
-                return "parse_error", f"invalid label name {k!r}"
-        if not name:
-            return "parse_error", "__name__ label is missing"
-        if not _METRIC_NAME_RE.fullmatch(name):
-            return "parse_error", f"invalid metric name {name[:50]!r}"
-        lim = self.job.limits
-        if lim.label_limit and len(labels) > lim.label_limit:
-            return "label_limit", (f"label_limit exceeded (metric: {name[:50]}, number of labels:"
-                                   f" {len(labels)}, limit: {lim.label_limit})")
-        for k, v in labels:
-            if lim.label_name_length_limit and len(k.encode()) > lim.label_name_length_limit:
-                return "label_limit", (
-                    f"label_name_length_limit exceeded (metric: {name[:50]}, label name: "
-                    f"{k[:50]}, length: {len(k.encode())}, limit: {lim.label_name_length_limit})")
-            if lim.label_value_length_limit and len(v.encode()) > lim.label_value_length_limit:
-                return "label_limit", (
-                    f"label_value_length_limit exceeded (metric: {name[:50]}, label name: "
-                    f"{k[:50]}, value: {v[:50]!r}, length: {len(v.encode())}, "
-                    f"limit: {lim.label_value_length_limit})")
-        return None
-
-    def _succeed(self, t_ms: int, start: float, out: list[tuple[Labels, float, int | None]],
-                 total: int) -> ScrapeReport:
-        store, known = self.store, self._known
-        cur: set[Labels] = set()
-        seen: set[Labels] = set()
-        series_added = refused = 0
-        for labels, value, ts in out:
-            if labels not in known and labels not in seen:
-                series_added += 1
-            seen.add(labels)
-            if ts is None:
-                cur.add(labels)
-            if store.append(labels, t_ms if ts is None else ts, value) != "ok":
+    def _succeed(self, t_ms: int, start: float, out: list[_Out], total: int,
+                 hits: set[object] | None = None,
+                 new: list[tuple[Miss, Labels | None]] | None = None) -> ScrapeReport:
+        known = self._known
+        series_list = self._stored(out)
+        if self._cache is not None:
+            self._cache.update(self.store, hits or set(), new or [])
+        seen = set(series_list)
+        stamps = list(map(_third, out))
+        own_ts = len(stamps) - stamps.count(None)
+        cur = seen if not own_ts else {s for s, ts in zip(series_list, stamps, strict=True)
+                                       if ts is None}
+        added = seen - known
+        unstored, self._unstored = self._unstored, set()
+        if unstored:
+            added = {s for s in added if s.labels not in unstored}
+        refused = 0
+        for series, (_, value, ts) in zip(series_list, out, strict=True):
+            if append_sample(series, t_ms if ts is None else ts, value) != "ok":
                 refused += 1
         if refused:
             log.warning("event=samples_refused target=%s count=%d "
                         "cause=out_of_order_or_duplicate", self.name, refused)
         stale = self._write_stale(self._prev - cur, t_ms)
         self._prev, self._known = cur, seen
-        return self._report(t_ms, start, True, total, len(out), series_added, stale)
+        return self._report(t_ms, start, True, total, len(out), len(added), stale)
+
+    def _stored(self, out: list[_Out]) -> list[Series]:
+        """The stored series of each out item: new ones created, and a cached series the store
+        deleted meanwhile (truncation) looked up again by its labels."""
+        store = self.store
+        by_id = store.holds
+        result: list[Series] = []
+        for item, _, _ in out:
+            if isinstance(item, Series):
+                result.append(item if by_id(item) else store.get_or_create(item.labels))
+            else:
+                result.append(store.get_or_create(item))
+        return result
 
     def _fail(self, t_ms: int, start: float, reason: str, error: str, *, total: int = 0,
               added: int = 0, series_added: int = 0) -> ScrapeReport:
@@ -328,9 +344,9 @@ class TargetScraper:
         self._prev = set()
         return self._report(t_ms, start, False, total, added, series_added, stale, reason, error)
 
-    def _write_stale(self, gone: set[Labels], t_ms: int) -> int:
-        for labels in gone:
-            self.store.append(labels, t_ms, STALE_NAN)
+    def _write_stale(self, gone: set[Series], t_ms: int) -> int:
+        for series in gone:
+            self.store.append(series.labels, t_ms, STALE_NAN)
         return len(gone)
 
     def _report(self, t_ms: int, start: float, up: bool, total: int, added: int,
@@ -375,6 +391,10 @@ class TargetScraper:
                         _quote(self.job.job_name), _quote(_safe_url(self.target.url)),
                         report.reason, report.duration_seconds, report.stale_markers,
                         _quote(report.error))
+
+
+_first: Final = itemgetter(0)
+_third: Final = itemgetter(2)
 
 
 def _family_kept(family: str, keep: frozenset[str]) -> bool:

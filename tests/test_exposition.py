@@ -12,11 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter import exposition
+from exporter import exposition_fast, exposition_scrape
 from exporter.cli import main
-from exporter.exposition import ExpositionError, ParseResult, _Scraper, parse_exposition
+from exporter.exposition import ExpositionError, ParseResult, parse_exposition
 from exporter.exposition_lines import TEXT as TEXT_FORMAT
 from exporter.exposition_lines import go_format_float
+from exporter.exposition_scrape import Scraper
 from exporter.store import MetricMetadata
 
 TEXT = "text/plain; version=0.0.4"
@@ -228,6 +229,25 @@ def test_keep_names_skips_other_lines_unparsed() -> None:
         parse_exposition(data)
 
 
+
+QUOTED_NAMES = """{"a.b",x="1"} 1
+{"a.bc"} 2
+{"c.d",x="1"} 3
+{"k.v"="1","a.b"} 4
+{ "a.b"} 5
+{"a\\"q"} 6
+a_total{"a.b"="2"} 7
+"""
+
+
+@pytest.mark.parametrize("keep", [{"a.b"}, {"c.d", "a_total"}, {'a"q'}, set()],
+                         ids=["a.b", "c.d-and-legacy", "escaped-quote", "none"])
+def test_keep_names_with_quoted_names(keep: set[str]) -> None:
+    """A filtered parse keeps exactly the kept quoted names' samples, as filtering a full
+    parse does, whether the name comes first, later, after blanks or with escapes."""
+    full = [s for s in labelsets(parse_exposition(QUOTED_NAMES)) if s["__name__"] in keep]
+    assert labelsets(parse_exposition(QUOTED_NAMES, keep_names=keep)) == full
+
 # -- errors ---------------------------------------------------------------------------------------
 
 ERRORS = [
@@ -425,8 +445,8 @@ def _text_paths(data: str) -> list[object]:
     body: samples, metadata and the last TYPE's normalisation, or the error; as reprs, so NaN
     values compare equal."""
     results: list[object] = []
-    for run in (_Scraper.run_text, _Scraper.run_lines):
-        scraper = _Scraper(TEXT_FORMAT, None)
+    for run in (Scraper.run_text, Scraper.run_lines):
+        scraper = Scraper(TEXT_FORMAT, None)
         try:
             run(scraper, data)
             results.append(repr((scraper.samples, scraper.meta, scraper.norm)))
@@ -457,7 +477,7 @@ def test_text_fast_path_agrees_with_per_line_path(chunk: int,
     with chunks of one line, so that quoted strings over line breaks cross chunk ends."""
     import random
 
-    monkeypatch.setattr(exposition, "_CHUNK", chunk)
+    monkeypatch.setattr(exposition_scrape, "CHUNK", chunk)
     rng = random.Random(chunk)
     for _ in range(1500):
         lines = [rng.choice(LINE_KINDS) for _ in range(rng.randint(0, 8))]
@@ -482,7 +502,7 @@ def test_text_fast_path_finds_one_row_per_line() -> None:
     for first in pieces:
         for second in pieces:
             data = f"{first}\n{second}\n\n{first}"
-            assert len(exposition._TEXT_BULK.findall(data)) == data.count("\n") + 1, data
+            assert len(exposition_fast.TEXT_BULK.findall(data)) == data.count("\n") + 1, data
 
 
 def test_text_fast_path_falls_back_to_per_line_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -492,7 +512,8 @@ def test_text_fast_path_falls_back_to_per_line_parsing(monkeypatch: pytest.Monke
 
     data = generate(2000).text + '\nbad{x="1"} 1e999\n'
     expected = _text_paths(data)
-    monkeypatch.setattr(exposition, "_TEXT_BULK", re.compile(r"(x)(x)(x)(x)(x)(x)(x)(x)(x)(?!)"))
+    never = re.compile(r"(x)(x)(x)(x)(x)(x)(x)(x)(x)(?!)")
+    monkeypatch.setattr(exposition_scrape, "TEXT_BULK", never)
     assert _text_paths(data) == expected
     assert "invalid value" in str(expected[0])
 
@@ -503,3 +524,65 @@ def test_text_fast_path_agrees_on_any_input(data: str) -> None:
     """Arbitrary text gives the same samples, or the same error, both ways."""
     first, second = _text_paths(data)
     assert first == second
+
+
+# -- the series cache (refs) changes how a sample is given, never what it is ---------------------
+
+OPENMETRICS_TYPE = "application/openmetrics-text; version=1.0.0"
+
+
+class _Ref:
+    """A stand-in for what a scraper caches: here, the labels the text parsed to."""
+
+    def __init__(self, labels: object) -> None:
+        self.labels = labels
+
+
+def _with_refs(data: str, content_type: str, keep: frozenset[str] | None) -> list[object]:
+    """Parse twice, the second time with refs learnt from the first parse's misses; each
+    ref-hit sample turned back into its labels. Both parses, as reprs (NaN compares equal)."""
+    refs: exposition_fast.SeriesRefs = {}
+    try:
+        first = parse_exposition(data, content_type, keep_names=keep, refs=refs)
+    except ExpositionError as exc:
+        return ["error", exc.line, exc.message]
+    for index, norm, name, written in first.misses:
+        refs.setdefault(norm, {}).setdefault(name, {})[written] = _Ref(first.samples[index][0])
+    second = parse_exposition(data, content_type, keep_names=keep, refs=refs)  # no error now
+    hits = sum(isinstance(s[0], _Ref) for s in second.samples)
+    unwrapped = [(s[0].labels if isinstance(s[0], _Ref) else s[0], *s[1:])
+                 for s in second.samples]
+    # Every miss of the first parse is a hit of the second (same text, same context).
+    assert hits == len(first.misses)
+    return [repr(first.samples), repr(unwrapped)]
+
+
+REFS_BODIES = [
+    # (id, body): each line kind the fast paths cache, plus what they must not.
+    ("plain", 'a 1\nb{x="1",y="2"} 2 1000\nb{y="2",x="1"} 3\n'),
+    ("escapes", 'e{p="a\\\\b\\"c\\nd"} 1\nf{a="",b="x"} 2\n'),
+    ("norm-by-type",
+     '# TYPE h histogram\nh_bucket{le="1"} 1\n# TYPE g gauge\nh_bucket{le="1"} 2\n'),
+    ("quoted-names", '{"cache.hits","cache.tier"="l1"} 1\nx{"a.b"="c"} 2\n'),
+    ("duplicates", 'a{x="1"} 1\na{x="1"} 1\n'),
+]
+
+
+@pytest.mark.parametrize(("content_type", "eof"), [(TEXT, ""), (OPENMETRICS_TYPE, "# EOF\n")],
+                         ids=["text", "openmetrics"])
+@pytest.mark.parametrize("keep", [None, frozenset({"b", "h_bucket", "f", "cache.hits"})],
+                         ids=["all", "filtered"])
+@pytest.mark.parametrize("body", [b for _, b in REFS_BODIES], ids=[i for i, _ in REFS_BODIES])
+def test_refs_give_the_same_samples(body: str, keep: frozenset[str] | None, content_type: str,
+                                    eof: str) -> None:
+    """A parse that finds its series texts in refs gives the samples a plain parse gives."""
+    first, second = _with_refs(body + eof, content_type, keep)
+    assert first == second
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet='ab{}",=# \n\\.\x00:_1eE+-Infl\rq', max_size=80))
+def test_refs_agree_on_any_input(data: str) -> None:
+    """Arbitrary text gives the same samples (or the same error) with refs as without."""
+    result = _with_refs(data, TEXT, None)
+    assert result[0] == "error" or result[0] == result[1]

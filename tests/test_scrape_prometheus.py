@@ -14,6 +14,7 @@ import pytest
 from exporter.config_scrape import StaticConfig
 from exporter.demo.shop import ShopServer, start_shop
 from exporter.labels import make_labels
+from exporter.relabel import RelabelConfig
 from exporter.scrape import TargetScraper
 from exporter.selfmetrics import SelfMetrics
 from exporter.store import SeriesStore
@@ -85,3 +86,39 @@ def test_matches_prometheus(shop: ShopServer, tmp_path: Path) -> None:
 def _labels(metric: dict[str, str]) -> tuple[tuple[str, str], ...]:
     return make_labels(metric)
 
+
+
+UTF8_BODY = """# TYPE "cache.hits" gauge
+{"cache.hits","cache.tier"="l1",instance="a"} 3
+{"cache.hits","cache.tier"="l2",instance="a"} 4
+plain_total{"http.route"="/x",code="200"} 5
+plain_total{"http.route"="/x",code="500"} 6
+"""
+
+
+def test_utf8_names_match_prometheus(tmp_path: Path) -> None:
+    """Quoted UTF-8 metric and label names, with a metric_relabel_configs drop, scraped twice
+    (the second time from the series cache): Prometheus 3.5 and the scrape stage store the
+    same label sets."""
+    relabel = [{"action": "drop", "source_labels": ["code"], "regex": "5.."}]
+    with Target(respond(UTF8_BODY)) as target:
+        config = {"global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
+                  "scrape_configs": [{"job_name": "utf8", "metric_relabel_configs": relabel,
+                                      "static_configs": [{"targets": [target.address]}]}]}
+        prometheus = PrometheusServer(config, tmp_path)
+        try:
+            query = prometheus.query
+            assert wait_until(lambda: len(query("count_over_time(up[1m]) >= 2")) == 1, 20)
+            theirs = {_labels(r["metric"]) for r in query('{job="utf8"}')}
+        finally:
+            prometheus.stop()
+        job = make_job(target.address, name="utf8", metric_relabel_configs=(RelabelConfig(
+            action="drop", source_labels=("code",), regex="5.."),))
+        store = SeriesStore()
+        scraper = TargetScraper(job.static_targets()[0], job, store, SelfMetrics(),
+                                keep_names=None)
+        reports = [scraper.scrape(1000), scraper.scrape(2000)]
+    assert [r.up for r in reports] == [True, True]
+    ours = {s.labels for s in store}
+    # 3 kept samples (the code="500" one dropped) plus the 5 synthetic series, on both sides.
+    assert len(ours) == 8 and ours == theirs
