@@ -102,6 +102,8 @@ class ScrapeJob:
     static_configs: tuple[StaticConfig, ...] = ()
     dns_sd_configs: tuple[DNSSDConfig, ...] = ()
     discovered_labels: Labels = ()  # extra labels for DNS-discovered targets (simple form)
+    # Prometheus 3's default accepts UTF-8 metric and label names; "legacy" refuses them.
+    metric_name_validation_scheme: str = "utf8"
 
     def target(self, address: str, labels: Labels = ()) -> ScrapeTarget:
         """A target of this job at `address`; `job`/`instance` only fill in what labels lack."""
@@ -285,6 +287,7 @@ def read_scrape_config(m: MapReader, base_dir: Path, interval: Duration,
         limits=read_limits(m),
         fallback_scrape_protocol=m.optional("fallback_scrape_protocol", one_of(*PROTOCOLS), None),
         scrape_protocols=read_scrape_protocols(m),
+        metric_name_validation_scheme=read_validation_scheme(m),
         static_configs=tuple(statics),
         dns_sd_configs=read_dns_sd_configs(m),
     )
@@ -295,6 +298,12 @@ def read_scrape_config(m: MapReader, base_dir: Path, interval: Duration,
     m.finish(hints)
     return job
 
+
+
+def read_validation_scheme(m: MapReader) -> str:
+    """`metric_name_validation_scheme`: utf8 (Prometheus 3's default) or legacy."""
+    scheme: str = m.optional("metric_name_validation_scheme", one_of("utf8", "legacy"), "utf8")
+    return scheme
 
 SIMPLE_HINTS = {
     "tls_config": "the TLS keys on the target itself: ca_file, cert_file, key_file, "
@@ -334,6 +343,7 @@ def read_simple_target(m: MapReader, base_dir: Path, interval: Duration,
         limits=read_limits(m),
         fallback_scrape_protocol=m.optional("fallback_scrape_protocol", one_of(*PROTOCOLS), None),
         scrape_protocols=read_scrape_protocols(m),
+        metric_name_validation_scheme=read_validation_scheme(m),
         static_configs=() if dns else (StaticConfig((parts.netloc,), labels),),
         dns_sd_configs=dns,
         discovered_labels=labels if dns else (),
@@ -371,6 +381,7 @@ def public_job(job: ScrapeJob) -> dict[str, Any]:
         "metrics_path": job.metrics_path,
         "honor_labels": job.honor_labels,
         "honor_timestamps": job.honor_timestamps,
+        "metric_name_validation_scheme": job.metric_name_validation_scheme,
     }
     if job.params:
         out["params"] = {k: list(v) for k, v in job.params}

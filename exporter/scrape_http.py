@@ -32,8 +32,9 @@ from exporter.config_http import HTTPClientConfig, TLSConfig
 from exporter.config_scrape import DEFAULT_SCRAPE_PROTOCOLS, ScrapeJob
 
 # The media type each scrape protocol asks for. Prometheus 3.5 asks for `escaping=allow-utf-8`;
-# we ask for `underscores` as Prometheus does with `metric_name_validation_scheme: legacy`,
-# because the store, relabelling and /metrics here only carry classic names.
+# we still ask for `underscores` (as Prometheus does with `metric_name_validation_scheme:
+# legacy`), so targets that can escape send classic names; UTF-8 names that arrive anyway are
+# accepted unless the job asks for legacy validation.
 _PROTOCOL_HEADERS = {
     "OpenMetricsText1.0.0": "application/openmetrics-text;version=1.0.0;escaping=underscores",
     "OpenMetricsText0.0.1": "application/openmetrics-text;version=0.0.1",

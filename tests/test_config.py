@@ -188,3 +188,16 @@ def test_missing_file_is_a_user_error(tmp_path: Path, capsys: pytest.CaptureFixt
     err = capsys.readouterr().err
     assert err.startswith(f"{tmp_path / 'nope.yaml'}: cannot read file:")
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    pytest.param(None, "utf8", id="default-utf8"),
+    pytest.param("legacy", "legacy", id="legacy"),
+])
+def test_metric_name_validation_scheme(tmp_path: Path, value: str | None, expected: str) -> None:
+    """Jobs accept UTF-8 names by default, as Prometheus 3 does; `legacy` asks for classic."""
+    extra = "" if value is None else f"\n    metric_name_validation_scheme: {value}"
+    path = tmp_path / "c.yaml"
+    path.write_text("targets:\n  - name: shop\n    url: http://127.0.0.1:1/metrics" + extra + "\n")
+    (job,) = load_config(path).scrape_jobs
+    assert job.metric_name_validation_scheme == expected
