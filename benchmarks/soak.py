@@ -86,6 +86,8 @@ class SoakResult:
     evaluations: int = 0
     missed_evaluations: int = 0
     rule_failures: int = 0
+    evaluation_mean_s: float = 0.0
+    evaluation_max_le_s: float = 0.0  # the smallest duration bucket holding every evaluation
     cpu_seconds: float = 0.0
     faults: dict[str, int] = field(default_factory=dict)  # injected, by kind
     failures: dict[str, int] = field(default_factory=dict)  # counted by the daemon, by reason
@@ -121,6 +123,14 @@ def _serve_targets(count: int, series: int, fault_rate: float, timeout_s: float,
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def handle(self) -> None:
+                try:
+                    super().handle()
+                except ConnectionResetError:
+                    # The daemon may drop a kept-alive connection (after a timeout, say) while
+                    # this side waits for the next request: the scraper's right, not a fault.
+                    self.close_connection = True
 
             def do_GET(self) -> None:
                 with lock:
@@ -279,12 +289,20 @@ def _collect(daemon: Daemon, s: SoakSettings, result: SoakResult, ports: list[in
     names = {index[int(sc.target.address.rpartition(":")[2])]: sc.name
              for sc in daemon.scrapes.scrapers()}
     result.scrapes = int(_counter_sum(daemon, c.SCRAPES))
-    result.expected_scrapes = int(s.targets * (s.duration_s // s.interval_s + 1))
+    # One at once, then one on each target's grid point from one interval on: about this many.
+    result.expected_scrapes = int(s.targets * (s.duration_s // s.interval_s))
     result.missed_scrapes = int(_counter_sum(daemon, c.SCRAPE_ITERATIONS_MISSED))
     result.evaluations = int(_counter_sum(daemon, c.RULE_GROUP_ITERATIONS))
     result.missed_evaluations = int(
         _counter_sum(daemon, c.RULE_GROUP_ITERATIONS_MISSED))
     result.rule_failures = int(_counter_sum(daemon, c.RULE_EVALUATION_FAILURES))
+    count = _counter_sum(daemon, c.RULE_GROUP_DURATION + "_count")
+    if count:
+        result.evaluation_mean_s = _counter_sum(daemon, c.RULE_GROUP_DURATION + "_sum") / count
+        result.evaluation_max_le_s = min(
+            float(sample.labels["le"])
+            for family in m.registry.collect() for sample in family.samples
+            if sample.name == c.RULE_GROUP_DURATION + "_bucket" and sample.value == count)
     for k, kind in enumerate(_KINDS):
         result.faults[kind] = sum(tallies[i * len(_KINDS) + k] for i in range(s.targets))
     for reason in c.SCRAPE_FAILURE_REASONS:
@@ -323,7 +341,8 @@ def format_report(r: SoakResult) -> str:
         f"({r.cpu_seconds / s.duration_s:.0%} of one core)",
         f"scrapes {r.scrapes} of ~{r.expected_scrapes} scheduled, missed {r.missed_scrapes}",
         f"evaluations {r.evaluations}, missed {r.missed_evaluations}, "
-        f"rule failures {r.rule_failures}",
+        f"rule failures {r.rule_failures}; evaluation time mean {r.evaluation_mean_s:.2f}s, "
+        f"max at most {r.evaluation_max_le_s:g}s (interval {s.interval_s}s)",
         f"faults injected {r.faults}",
         f"failures counted {r.failures}",
         f"faults not reported {r.unreported or 'none'}",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import threading
+from array import array
 
 import pytest
 
 from exporter.labels import STALE_NAN, Matcher, is_stale, make_labels
-from exporter.store import AppendResult, SeriesStore
+from exporter.store import AppendResult, Series, SeriesStore, _copy_with_room
 
 
 def _labels(name: str, **kv: str) -> tuple[tuple[str, str], ...]:
@@ -139,3 +141,65 @@ def test_select_any_unions_matcher_groups_once_each(store: SeriesStore) -> None:
         [Matcher.of("__name__", "=", "up")],
     ]
     assert _names(store.select_any(groups)) == ["code=200,job=web", "job=api"]
+
+
+def test_truncate_keeps_each_names_own_limit_and_old_arrays_intact() -> None:
+    """A name with its own retention keeps older samples; a reader's old arrays stay whole."""
+    s = SeriesStore()
+    short, long_ = _labels("short"), _labels("long")
+    for t in range(0, 50_000, 10_000):
+        s.append(short, t, float(t))
+        s.append(long_, t, float(t))
+    held = s.get(short)
+    assert held is not None
+    old_ts, old_vs = held.ts, held.vs
+    # Default limit 30 s keeps 30 s and 40 s of `short`; `long` has its own limit of 10 s.
+    assert s.truncate(30_000, {"long": 10_000}) == 0
+    assert list(held.ts) == [30_000, 40_000]
+    assert list(s.get(long_).ts) == [10_000, 20_000, 30_000, 40_000]  # type: ignore[union-attr]
+    # A reader that took the arrays before truncation still sees all five samples, paired.
+    assert list(old_ts) == [0, 10_000, 20_000, 30_000, 40_000]
+    assert list(old_vs) == [0.0, 10_000.0, 20_000.0, 30_000.0, 40_000.0]
+
+
+def test_truncation_copies_on_one_thread_whoever_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Truncations called from different threads all copy on the same one (one malloc arena)."""
+    copiers: set[int] = set()
+    plain = Series.truncate_before
+
+    def recording(series: Series, min_ms: int) -> None:
+        copiers.add(threading.get_ident())
+        plain(series, min_ms)
+
+    monkeypatch.setattr(Series, "truncate_before", recording)
+    s = SeriesStore()
+    s.append(_labels("x"), 0, 1.0)
+    callers = [threading.Thread(target=s.truncate, args=(t,)) for t in (-2, -1)]
+    for caller in callers:
+        caller.start()
+        caller.join()
+    s.truncate(0)
+    # Three calls from three threads (two workers and this one), one copying thread.
+    assert len(copiers) == 1
+    assert threading.get_ident() not in copiers
+
+
+@pytest.mark.parametrize(
+    ("length", "start", "room"),
+    [
+        pytest.param(86, 12, 17, id="steady-minute-of-5s-scrapes"),
+        pytest.param(5, 4, 7, id="room-larger-than-kept"),
+        pytest.param(300, 1, 3, id="one-dropped"),
+        pytest.param(400, 200, 252, id="room-past-the-shrink-step"),
+    ],
+)
+def test_truncation_copy_has_room_for_the_next_samples(length: int, start: int, room: int) -> None:
+    """The copy holds exactly a[start:], and `room` appends fit in its buffer without moving it."""
+    for typecode in ("q", "d"):
+        plain = array(typecode, range(length))
+        kept = _copy_with_room(plain, start, room)
+        assert kept == plain[start:]
+        address = kept.buffer_info()[0]
+        for _ in range(room):
+            kept.append(kept[-1])
+        assert kept.buffer_info()[0] == address
