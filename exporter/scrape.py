@@ -9,8 +9,13 @@ writes stale markers for its series.
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import zlib
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.triggers.base import BaseTrigger
 
 from exporter.config_scrape import DNSSDConfig, ScrapeJob, ScrapeTarget
 from exporter.discovery import Discoverer, Resolver
@@ -19,11 +24,42 @@ from exporter.scrape_target import ScrapeReport, TargetHealth, TargetKey, Target
 from exporter.selfmetrics import SelfMetrics
 from exporter.store import SeriesStore
 
-__all__ = ["ScrapeManager", "ScrapeReport", "TargetHealth", "TargetKey", "TargetScraper"]
+__all__ = ["ScrapeManager", "ScrapeReport", "SpreadTrigger", "TargetHealth", "TargetKey",
+           "TargetScraper"]
 
 log = logging.getLogger("value_exporter.scrape")
 
 _DiscoveryKey = tuple[str, DNSSDConfig]
+
+
+class SpreadTrigger(BaseTrigger):  # type: ignore[misc]  # apscheduler ships no type hints
+    """When a target is scraped after its first scrape: every interval, at a phase of its own.
+
+    As in Prometheus, each target's scrapes keep a fixed offset within the interval, taken from
+    a hash of its name, so the targets' parsing spreads over the interval instead of all running
+    at once, which starved the rule groups evaluated at the same instant (the soak missed 7 of
+    120 evaluations). The first scrape still runs at once (the job's next_run_time), so that
+    readiness waits for no offset; no run comes less than an interval after the previous one,
+    so the first (slower: every series is new) is not still running when the second is due.
+    """
+
+    def __init__(self, interval_s: float, key: str) -> None:
+        self.interval = timedelta(seconds=interval_s)
+        # The phase is relative to the epoch, so a restart keeps each target's phase.
+        offset_s = zlib.crc32(key.encode()) / 2**32 * interval_s
+        self.anchor = datetime.fromtimestamp(offset_s, UTC)
+
+    def get_next_fire_time(self, previous: datetime | None, now: datetime) -> datetime:
+        """The first time on the target's grid at least an interval after its previous run
+        (or after now): the next grid point after a run on the grid."""
+        if previous is None:
+            steps = math.floor((now - self.anchor) / self.interval) + 1
+        else:
+            steps = math.ceil((previous + self.interval - self.anchor) / self.interval)
+        return self.anchor + steps * self.interval
+
+    def __str__(self) -> str:
+        return f"spread[interval={self.interval}, phase={self.anchor.time()}]"
 
 
 class ScrapeManager:
@@ -124,8 +160,9 @@ class ScrapeManager:
             if current is not None and current.target == target:
                 new[key] = current
                 continue
-            scraper = TargetScraper(target, target.job, self.store, self.metrics,
-                                    keep_names=self._keep_names, meta=meta)
+            scraper = TargetScraper(
+                target, target.job, self.store, self.metrics, keep_names=self._keep_names,
+                meta=meta, legacy_names=target.job.metric_name_validation_scheme == "legacy")
             if current is not None:
                 current.handover(scraper)
                 changed += 1
