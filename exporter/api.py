@@ -31,6 +31,8 @@ class DaemonView(Protocol):
 
     store: SeriesStore
 
+    @property
+    def query_max_samples(self) -> int: ...  # the config's, read per query: a reload applies
     def now_ms(self) -> int: ...
     def targets_payload(self) -> dict[str, Any]: ...
     def rules_payload(self, kind: str | None) -> dict[str, Any]: ...
@@ -202,7 +204,8 @@ class Api:
         query = self._parse(request)
         t_ms = parse_time(request.param("time"), self.view.now_ms())
         try:
-            result = evaluate_instant(query, self.view.store, t_ms)
+            result = evaluate_instant(query, self.view.store, t_ms,
+                                      max_samples=self.view.query_max_samples)
         except PromQLError as err:
             raise ApiError("execution", str(err), 422) from None
         return _encode_result(result.value, t_ms)
@@ -224,7 +227,8 @@ class Api:
             raise ApiError("bad_data", "exceeded maximum resolution of 11,000 points per "
                            "timeseries. Try decreasing the query resolution (?step=XX)")
         try:
-            result = evaluate_range(query, self.view.store, start, end, step)
+            result = evaluate_range(query, self.view.store, start, end, step,
+                                    max_samples=self.view.query_max_samples)
         except PromQLError as err:
             raise ApiError("execution", str(err), 422) from None
         assert isinstance(result.value, Matrix)
