@@ -313,9 +313,10 @@ class TargetScraper:
         if unstored:
             added = {s for s in added if s.labels not in unstored}
         refused = 0
-        for series, (_, value, ts) in zip(series_list, out, strict=True):
-            if append_sample(series, t_ms if ts is None else ts, value) != "ok":
-                refused += 1
+        with self.store.write_lock:  # one scrape's samples land whole, never mid-truncation
+            for series, (_, value, ts) in zip(series_list, out, strict=True):
+                if append_sample(series, t_ms if ts is None else ts, value) != "ok":
+                    refused += 1
         if refused:
             log.warning("event=samples_refused target=%s count=%d "
                         "cause=out_of_order_or_duplicate", self.name, refused)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
+import time
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -49,16 +50,29 @@ class Series:
     Samples are appended in time order. Writers append the value before the timestamp and
     readers bound themselves by `len(ts)`, so a reader never sees a timestamp without its
     value. Truncation swaps in new arrays rather than deleting in place, so a reader holding
-    the old pair keeps a consistent view.
+    the old pair keeps a consistent view; `gen` is odd while the two are being swapped, and
+    readers take the pair through `arrays()`, which retries across a swap, so they never pair
+    new timestamps with old values. Appends and truncation exclude each other through the
+    store's `write_lock`, so no sample lands in an array that is being replaced.
     """
 
-    __slots__ = ("id", "labels", "ts", "vs")
+    __slots__ = ("gen", "id", "labels", "ts", "vs")
 
     def __init__(self, series_id: int, labels: Labels) -> None:
         self.id = series_id
         self.labels = labels
+        self.gen = 0
         self.ts: array[int] = array("q")
         self.vs: array[float] = array("d")
+
+    def arrays(self) -> tuple[array[int], array[float]]:
+        """The timestamp and value arrays as one consistent pair."""
+        while True:
+            gen = self.gen
+            ts, vs = self.ts, self.vs
+            if gen == self.gen and not gen & 1:
+                return ts, vs
+            time.sleep(0)  # a swap is under way: let the truncating thread finish it
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -68,7 +82,7 @@ class Series:
 
     def window(self, start_ms: int, end_ms: int) -> tuple[array[int], array[float], int, int]:
         """Samples in the left-open window (start, end]: arrays plus [lo, hi) indices."""
-        ts, vs = self.ts, self.vs
+        ts, vs = self.arrays()
         n = len(ts)
         lo = bisect_right(ts, start_ms, 0, n)
         hi = bisect_right(ts, end_ms, lo, n)
@@ -78,21 +92,22 @@ class Series:
         self, t_ms: int, lookback_ms: int = DEFAULT_LOOKBACK_MS
     ) -> tuple[int, float] | None:
         """The newest sample in (t - lookback, t], or None if absent or stale."""
-        ts = self.ts
+        ts, vs = self.arrays()
         i = bisect_right(ts, t_ms, 0, len(ts)) - 1
         if i < 0 or ts[i] <= t_ms - lookback_ms:
             return None
-        v = self.vs[i]
+        v = vs[i]
         if is_stale(v):
             return None
         return ts[i], v
 
     def last(self) -> tuple[int, float] | None:
         """The newest sample, stale or not."""
-        n = len(self.ts)
+        ts, vs = self.arrays()
+        n = len(ts)
         if n == 0:
             return None
-        return self.ts[n - 1], self.vs[n - 1]
+        return ts[n - 1], vs[n - 1]
 
     def truncate_before(self, min_ms: int) -> None:
         """Forget samples older than min_ms.
@@ -105,7 +120,9 @@ class Series:
             room = i + i // 4 + 2
             vs = _copy_with_room(self.vs, i, room)
             ts = _copy_with_room(self.ts, i, room)
+            self.gen += 1  # odd: readers retry until both arrays are the new ones
             self.vs, self.ts = vs, ts
+            self.gen += 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +148,8 @@ class SeriesStore:
     def __init__(self, lookback_ms: int = DEFAULT_LOOKBACK_MS) -> None:
         self.lookback_ms = lookback_ms
         self._lock = threading.RLock()
+        # Held by every append and by truncation's copy-and-swap of one series (see Series).
+        self.write_lock = threading.Lock()
         self._by_labels: dict[Labels, Series] = {}
         self._by_id: dict[int, Series] = {}
         # Postings: label name -> value -> ids of the series with it. Ids only grow, so
@@ -168,15 +187,19 @@ class SeriesStore:
 
     def append(self, labels: Labels, t_ms: int, value: float) -> str:
         """Add one sample; refuses (and says why) out-of-order or conflicting duplicates."""
-        return append_sample(self.get_or_create(labels), t_ms, value)
+        series = self.get_or_create(labels)
+        with self.write_lock:
+            return append_sample(series, t_ms, value)
 
     def append_many(self, samples: Iterable[tuple[Labels, int, float]]) -> int:
         """Add many samples; returns how many were refused."""
         refused = 0
         get = self.get_or_create
         for labels, t_ms, value in samples:
-            if append_sample(get(labels), t_ms, value) != AppendResult.OK:
-                refused += 1
+            series = get(labels)
+            with self.write_lock:
+                if append_sample(series, t_ms, value) != AppendResult.OK:
+                    refused += 1
         return refused
 
     def delete(self, series: Series) -> None:
@@ -218,9 +241,9 @@ class SeriesStore:
         # The copies need no lock (readers keep the arrays they took), so selections made
         # meanwhile, by rule evaluations for one, do not wait for them.
         try:
-            job = _TRUNCATOR.submit(_truncate_all, held, min_ms, by_name)
+            job = _TRUNCATOR.submit(_truncate_all, held, min_ms, by_name, self.write_lock)
         except RuntimeError:  # the interpreter is exiting: no arena left to keep tidy
-            emptied = _truncate_all(held, min_ms, by_name)
+            emptied = _truncate_all(held, min_ms, by_name, self.write_lock)
         else:
             emptied = job.result()
         with self._lock:
@@ -361,12 +384,14 @@ def _copy_with_room(a: array[_Item], start: int, room: int) -> array[_Item]:
     return kept
 
 
-def _truncate_all(held: list[Series], min_ms: int, by_name: dict[str, int]) -> list[Series]:
+def _truncate_all(held: list[Series], min_ms: int, by_name: dict[str, int],
+                  write_lock: threading.Lock) -> list[Series]:
     """Truncate each series at its name's limit (min_ms by default); returns those left empty."""
     emptied = []
     for series in held:
         limit = by_name.get(metric_name(series.labels), min_ms) if by_name else min_ms
-        series.truncate_before(limit)
+        with write_lock:  # per series, so scrapes wait for one copy at most
+            series.truncate_before(limit)
         if len(series) == 0:
             emptied.append(series)
     return emptied

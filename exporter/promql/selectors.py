@@ -23,8 +23,7 @@ def select_instant(
     out: Vector = []
     floor = ref_ms - lookback_ms
     for s in series:
-        ts = s.ts
-        vs = s.vs
+        ts, vs = s.arrays()
         i = bisect_right(ts, ref_ms, 0, len(ts)) - 1
         if i < 0:
             continue
@@ -48,8 +47,7 @@ def select_steps(
     """
     out: list[RangeSeries] = []
     for s in series:
-        ts = s.ts
-        vs = s.vs
+        ts, vs = s.arrays()
         n = len(ts)
         lo = 0
         keep_t: list[int] = []
@@ -77,7 +75,7 @@ def select_range(series: list[Series], ref_ms: int, range_ms: int) -> Matrix:
     out: list[RangeSeries] = []
     for s in series:
         # Series.window inlined: this loop runs once per series per range selector.
-        ts_all, vs_all = s.ts, s.vs
+        ts_all, vs_all = s.arrays()
         n = len(ts_all)
         lo = bisect_right(ts_all, start, 0, n)
         hi = bisect_right(ts_all, ref_ms, lo, n)
