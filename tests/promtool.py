@@ -6,7 +6,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.scrape_fixtures import free_port
 from tests.shared_data import REPO_ROOT, REQUIRE_ENV
 
 PROMTOOL_ENV = "VALUE_EXPORTER_PROMTOOL"
@@ -157,14 +157,42 @@ def require_prometheus() -> Path:
     pytest.skip(message)
 
 
+def _ready(port: int) -> bool:
+    """Whether a Prometheus-family server on 127.0.0.1:port answers /-/ready with 200."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=1) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+def _wait_ready(port: int, proc: subprocess.Popen[bytes], what: str, log: Path) -> None:
+    """Wait up to 30 s for /-/ready; if it never comes, end the process and say why."""
+    deadline = time.monotonic() + 30
+    while not _ready(port):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            _terminate(proc)
+            raise RuntimeError(f"{what} did not start:\n{log.read_text()[-2000:]}")
+        time.sleep(0.1)
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate a server and wait for it (killed after 15 s)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 class PrometheusServer:
     """Real Prometheus on 127.0.0.1 with a free port and a throwaway TSDB; stop() ends it."""
 
     def __init__(self, config: dict[str, Any], folder: Path) -> None:
         binary = require_prometheus()
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
+        self.port = free_port()
         config_path = folder / "prometheus.yml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         self._log = (folder / "prometheus.log").open("w")
@@ -173,21 +201,15 @@ class PrometheusServer:
              f"--web.listen-address=127.0.0.1:{self.port}"],
             stdout=self._log, stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
-        while not self.ready():
-            if time.monotonic() > deadline or self._proc.poll() is not None:
-                self.stop()
-                log = (folder / "prometheus.log").read_text()[-2000:]
-                raise RuntimeError(f"prometheus did not start:\n{log}")
-            time.sleep(0.1)
+        try:
+            _wait_ready(self.port, self._proc, "prometheus", folder / "prometheus.log")
+        except RuntimeError:
+            self._log.close()
+            raise
 
     def ready(self) -> bool:
         """Whether /-/ready answers 200."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=1) as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
+        return _ready(self.port)
 
     def query(self, expr: str, t: float | None = None) -> list[dict[str, Any]]:
         """An instant query's result list."""
@@ -199,13 +221,7 @@ class PrometheusServer:
 
     def stop(self) -> None:
         """Terminate Prometheus and wait for it."""
-        if self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(5)
+        _terminate(self._proc)
         self._log.close()
 
 
@@ -278,11 +294,7 @@ class AlertmanagerServer:
     def __init__(self, folder: Path, port: int | None = None) -> None:
         self._binary = require_alertmanager()
         self._folder = folder
-        if port is None:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                port = int(s.getsockname()[1])
-        self.port = port
+        self.port = port if port is not None else free_port()
         (folder / "alertmanager.yml").write_text(yaml.safe_dump(ALERTMANAGER_CONFIG))
         self._proc: subprocess.Popen[bytes] | None = None
         self.start()
@@ -303,20 +315,15 @@ class AlertmanagerServer:
                     f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address="]),
                 stdout=log, stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 30
-        while not self.ready():
-            if time.monotonic() > deadline or self._proc.poll() is not None:
-                self.stop()
-                raise RuntimeError(f"alertmanager did not start:\n{log_path.read_text()[-2000:]}")
-            time.sleep(0.1)
+        try:
+            _wait_ready(self.port, self._proc, "alertmanager", log_path)
+        except RuntimeError:
+            self._proc = None
+            raise
 
     def ready(self) -> bool:
         """Whether /-/ready answers 200."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=1) as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
+        return _ready(self.port)
 
     def alerts(self) -> list[dict[str, Any]]:
         """GET /api/v2/alerts: the alerts Alertmanager holds (resolved ones drop out)."""
@@ -328,10 +335,5 @@ class AlertmanagerServer:
     def stop(self) -> None:
         """Terminate Alertmanager and wait for it."""
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        if proc is not None:
+            _terminate(proc)
