@@ -170,6 +170,16 @@ class MeasuredBaselines:
         return sample[1] if sample is not None else None
 
 
+def improvement_status(progress: float | None, on_track: bool, overdue: bool) -> str:
+    """The register's word for an improvement: reaching the target beats the due date, and
+    the due date beats the straight line (`on_track`: progress at or above it)."""
+    if progress is not None and progress >= 1:
+        return "achieved"
+    if overdue:
+        return "overdue"
+    return "on track" if on_track else "behind"
+
+
 def baseline_meets_target(improvement: Improvement, baseline: float) -> bool:
     """Whether a baseline is already at or past the target in the improvement's direction."""
     if improvement.direction == "up":

@@ -15,6 +15,7 @@ import math
 from datetime import UTC, datetime
 from html import escape
 
+from exporter.improvements import improvement_status
 from exporter.overview import (
     Figure,
     ImprovementRow,
@@ -36,6 +37,8 @@ LINKS = (
     ("/-/ready", "Readiness"),
 )
 STATUS_TEXT = {"ok": "OK", "warning": "Warning", "critical": "Critical", "nodata": "No data"}
+_IMPROVEMENT_COLOUR = {"achieved": "ok", "on track": "ok", "behind": "warning",
+                       "overdue": "critical"}
 
 CSS = """
 :root{--ink:#1f2937;--muted:#6b7280;--line:#e5e7eb;--ok:#15803d;--warn:#b45309;--crit:#b91c1c;
@@ -248,16 +251,13 @@ def _slos(rows: tuple[SLORow, ...]) -> str:
 
 
 def _improvement_row(row: ImprovementRow) -> str:
-    # The same statuses as the report: reaching the target beats the straight line.
-    progress, days_left = row.progress.value, row.days_left.value
     if row.on_track is None:
         track = _status("nodata")
-    elif progress is not None and progress >= 1:
-        track = _status("ok", "achieved")
-    elif days_left is not None and days_left < 0:
-        track = _status("critical", "overdue")
-    else:
-        track = _status("ok", "on track") if row.on_track else _status("warning", "behind")
+    else:  # the report's words
+        days_left = row.days_left.value
+        word = improvement_status(row.progress.value, row.on_track,
+                                  overdue=days_left is not None and days_left < 0)
+        track = _status(_IMPROVEMENT_COLOUR[word], word)
     arrow = "↑" if row.direction == "up" else "↓"
     return (f"<tr><td><strong>{escape(row.name)}</strong> {arrow}"
             f'<div class="group">{escape(row.owner)}</div>'

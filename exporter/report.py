@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from exporter import conventions as c
+from exporter.improvements import improvement_status
 from exporter.promql.parse import parse_expr
 from exporter.rules.journey_model import Improvement, Journey
 from exporter.rules.model import RuleSet
@@ -329,12 +330,11 @@ def improvement_figures(improvement: Improvement, series: Sequence[Points],
         status = "no data"
     elif progress is None and baseline is None:
         status = "no baseline yet"
-    elif (progress is not None and progress >= 1) or current == improvement.target:
+    elif current == improvement.target:
         status = "achieved"
-    elif now > by:
-        status = "overdue"
     else:
-        status = "on track" if progress is not None and progress >= expected else "behind"
+        status = improvement_status(progress, progress is not None and progress >= expected,
+                                    overdue=now > by)
     return ImprovementFigures(improvement, improvement_unit(improvement), baseline, current,
                               progress, expected, status)
 
